@@ -1,0 +1,40 @@
+//! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::{cmd, setup};
+
+const EBPF_MANIFEST: &str = "dataplane-ebpf/programs/Cargo.toml";
+
+pub fn run() -> Result<()> {
+    if !setup::missing().is_empty() {
+        setup::run()?;
+    }
+    cmd::run("cargo", ["fmt", "--all", "--check"])?;
+    cmd::run(
+        "cargo",
+        ["fmt", "--manifest-path", EBPF_MANIFEST, "--check"],
+    )?;
+    cmd::run(
+        "cargo",
+        [
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // `--all-targets` also runs every criterion benchmark once in test mode, so they
+    // cannot rot; real measurements come from `cargo bench` and `skiff bench`.
+    let mut test = Command::new("cargo");
+    test.args(["test", "--workspace", "--all-targets", "--locked"])
+        .env("SKIFF_REQUIRE_PRIVILEGED_TESTS", "1");
+    cmd::run_command(&mut test)?;
+    println!("ci: all checks passed.");
+    Ok(())
+}
