@@ -33,7 +33,9 @@ fn connect(ns: &NetNs, cgroup: Option<&TestCgroup>) -> Output {
 
 /// A backend on the namespace's loopback that greets each connection.
 fn backend(ns: &NetNs) -> SocketAddrV4 {
-    let listener = ns.run(|| TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let listener = ns
+        .run(|| TcpListener::bind("127.0.0.1:0").unwrap())
+        .unwrap();
     let std::net::SocketAddr::V4(addr) = listener.local_addr().unwrap() else {
         unreachable!()
     };
@@ -69,7 +71,10 @@ fn connect_to_a_service_frontend_reaches_its_backend() {
 
     // Processes outside the hooked cgroup are not rewritten.
     let out = connect(&ns, None);
-    assert!(!out.status.success(), "a process outside the cgroup was rewritten");
+    assert!(
+        !out.status.success(),
+        "a process outside the cgroup was rewritten"
+    );
 
     // Removing the entry stops the rewrite again.
     lb.remove_service(FRONTEND).unwrap();

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_store::{
-    AnyStore, Bytes, Event, EventKind, ListOptions, MAX_ENTRY_BYTES, Store, StoreError,
-    WatchStream,
+    AnyStore, Bytes, Event, EventKind, ListOptions, MAX_ENTRY_BYTES, Store, StoreError, WatchStream,
 };
 
 macro_rules! conformance {
@@ -56,7 +55,7 @@ fn b(s: &str) -> Bytes {
 /// The next batch of events, or a panic after a generous timeout.
 async fn next_events(w: &mut WatchStream) -> Vec<Event> {
     match tokio::time::timeout(Duration::from_secs(10), w.next()).await {
-        Ok(Some(Ok(events))) => events,
+        Ok(Some(Ok(events))) => events.to_vec(),
         Ok(other) => panic!("watch ended unexpectedly: {other:?}"),
         Err(_) => panic!("no watch event within 10s"),
     }
@@ -95,11 +94,17 @@ fn summary(events: &[Event]) -> Vec<(EventKind, String, i64)> {
 async fn every_write_takes_the_next_revision(store: &AnyStore) {
     let r0 = store.current_revision().await.unwrap();
     let a = store.create("/t/a", b("1")).await.unwrap();
-    assert_eq!((a.create_revision, a.mod_revision, a.version), (r0 + 1, r0 + 1, 1));
+    assert_eq!(
+        (a.create_revision, a.mod_revision, a.version),
+        (r0 + 1, r0 + 1, 1)
+    );
     let bb = store.create("/t/b", b("x")).await.unwrap();
     assert_eq!(bb.mod_revision, r0 + 2);
     let a2 = store.update("/t/a", b("2"), a.mod_revision).await.unwrap();
-    assert_eq!((a2.create_revision, a2.mod_revision, a2.version), (r0 + 1, r0 + 3, 2));
+    assert_eq!(
+        (a2.create_revision, a2.mod_revision, a2.version),
+        (r0 + 1, r0 + 3, 2)
+    );
     let (prev, rev) = store.delete("/t/b", None).await.unwrap();
     assert_eq!((prev.value, rev), (b("x"), r0 + 4));
     let (got, rev) = store.get("/t/a").await.unwrap();
@@ -116,9 +121,16 @@ async fn create_refuses_an_existing_key(store: &AnyStore) {
     store.create("/t/k", b("v")).await.unwrap();
     let rev = store.current_revision().await.unwrap();
     let err = store.create("/t/k", b("other")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::AlreadyExists { key } if key == "/t/k"), "{err}");
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { key } if key == "/t/k"),
+        "{err}"
+    );
     assert_eq!(store.get("/t/k").await.unwrap().0.unwrap().value, b("v"));
-    assert_eq!(store.current_revision().await.unwrap(), rev, "a failed write takes no revision");
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        rev,
+        "a failed write takes no revision"
+    );
 }
 
 async fn update_and_delete_are_compare_and_swap(store: &AnyStore) {
@@ -137,14 +149,23 @@ async fn update_and_delete_are_compare_and_swap(store: &AnyStore) {
     }
     let err = store.update("/t/missing", b("x"), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
-    let err = store.delete("/t/k", Some(v1.mod_revision)).await.unwrap_err();
+    let err = store
+        .delete("/t/k", Some(v1.mod_revision))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-    assert!(store.get("/t/k").await.unwrap().0.is_some(), "a failed delete keeps the key");
+    assert!(
+        store.get("/t/k").await.unwrap().0.is_some(),
+        "a failed delete keeps the key"
+    );
     let (prev, _) = store.delete("/t/k", Some(v2.mod_revision)).await.unwrap();
     assert_eq!(prev, v2);
     let err = store.delete("/t/k", None).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
-    let err = store.delete("/t/k", Some(v2.mod_revision)).await.unwrap_err();
+    let err = store
+        .delete("/t/k", Some(v2.mod_revision))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
@@ -181,7 +202,10 @@ async fn list_pages_and_reads_old_revisions(store: &AnyStore) {
     assert!(first.more);
     // Changes after the first page must not show in later pages read at its revision.
     let p3 = store.get("/p/3").await.unwrap().0.unwrap();
-    store.update("/p/3", b("new"), p3.mod_revision).await.unwrap();
+    store
+        .update("/p/3", b("new"), p3.mod_revision)
+        .await
+        .unwrap();
     store.delete("/p/4", None).await.unwrap();
     store.create("/p/5", b("new")).await.unwrap();
     let mut keys: Vec<String> = first.kvs.iter().map(|kv| kv.key.clone()).collect();
@@ -256,7 +280,11 @@ async fn watch_delivers_every_change_in_order(store: &AnyStore) {
     assert_eq!(events[1].kv, a2);
     assert_eq!(events[1].prev.as_ref(), Some(&a));
     assert_eq!(events[3].kv.mod_revision, del_rev);
-    assert_eq!(events[3].prev.as_ref(), Some(&a2), "a delete carries the last value");
+    assert_eq!(
+        events[3].prev.as_ref(),
+        Some(&a2),
+        "a delete carries the last value"
+    );
 }
 
 async fn watch_replays_from_an_old_revision(store: &AnyStore) {
@@ -294,7 +322,10 @@ async fn compaction_forgets_old_revisions(store: &AnyStore) {
     let mut kv = store.create("/c/k", b("0")).await.unwrap();
     revs.push(kv.mod_revision);
     for i in 1..5 {
-        kv = store.update("/c/k", b(&i.to_string()), kv.mod_revision).await.unwrap();
+        kv = store
+            .update("/c/k", b(&i.to_string()), kv.mod_revision)
+            .await
+            .unwrap();
         revs.push(kv.mod_revision);
     }
     let cut = revs[2];
@@ -334,7 +365,10 @@ async fn concurrent_writers_lose_no_update(store: &AnyStore) {
                 loop {
                     let cur = kv.as_ref().unwrap();
                     let n: usize = std::str::from_utf8(&cur.value).unwrap().parse().unwrap();
-                    match store.update("/n/counter", b(&(n + 1).to_string()), cur.mod_revision).await {
+                    match store
+                        .update("/n/counter", b(&(n + 1).to_string()), cur.mod_revision)
+                        .await
+                    {
                         Ok(_) => break,
                         Err(StoreError::Conflict { current, .. }) => {
                             conflicts += 1;
@@ -377,8 +411,16 @@ async fn entries_up_to_the_size_limit_and_a_clear_error_above(store: &AnyStore) 
     );
     assert!(err.to_string().contains("above the store limit"), "{err}");
     let other = "/big/0bject"; // same length as `key`
-    let err = store.create(other, too_big).await.map(|kv| kv.mod_revision).unwrap_err();
+    let err = store
+        .create(other, too_big)
+        .await
+        .map(|kv| kv.mod_revision)
+        .unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
-    assert_eq!(store.current_revision().await.unwrap(), rev, "nothing was written");
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        rev,
+        "nothing was written"
+    );
     assert_eq!(store.get(key).await.unwrap().0.unwrap().value, fits);
 }

@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use skiff_store::{
-    Bytes, EmbeddedOptions, EmbeddedStore, ListOptions, Store, StoreError,
-};
+use skiff_store::{Bytes, EmbeddedOptions, EmbeddedStore, ListOptions, Store, StoreError};
 
 fn open(dir: &Path) -> EmbeddedStore {
     EmbeddedStore::open(dir, EmbeddedOptions::default()).expect("open store")
@@ -24,15 +22,24 @@ async fn a_restart_keeps_every_value_revision_and_the_compaction_point() {
     let (before, compacted_at) = {
         let store = open(dir.path());
         for i in 0..50 {
-            store.create(&format!("/r/{i:02}"), value(i, 100)).await.unwrap();
+            store
+                .create(&format!("/r/{i:02}"), value(i, 100))
+                .await
+                .unwrap();
         }
         let kv = store.get("/r/07").await.unwrap().0.unwrap();
-        store.update("/r/07", value(700, 10), kv.mod_revision).await.unwrap();
+        store
+            .update("/r/07", value(700, 10), kv.mod_revision)
+            .await
+            .unwrap();
         store.delete("/r/08", None).await.unwrap();
         let cut = store.current_revision().await.unwrap() - 5;
         store.compact(cut).await.unwrap();
         store.create("/r/new", value(1, 1)).await.unwrap();
-        (store.list("/r/", ListOptions::default()).await.unwrap(), cut)
+        (
+            store.list("/r/", ListOptions::default()).await.unwrap(),
+            cut,
+        )
     };
     let store = open(dir.path());
     let after = store.list("/r/", ListOptions::default()).await.unwrap();
@@ -50,7 +57,7 @@ async fn a_restart_keeps_every_value_revision_and_the_compaction_point() {
     let mut w = store.watch("/r/", compacted_at).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 6 {
-        seen.extend(w.next().await.unwrap().unwrap());
+        seen.extend(w.next().await.unwrap().unwrap().iter().cloned());
     }
     assert_eq!(seen.first().unwrap().revision(), compacted_at);
     assert_eq!(seen.last().unwrap().kv.key, "/r/new");
@@ -71,7 +78,10 @@ async fn snapshots_bound_the_log_and_recovery_uses_them() {
     {
         let store = EmbeddedStore::open(dir.path(), options.clone()).unwrap();
         for i in 0..1000 {
-            store.create(&format!("/s/{i:04}"), value(i, 1000)).await.unwrap();
+            store
+                .create(&format!("/s/{i:04}"), value(i, 1000))
+                .await
+                .unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(20);
         while count(&snap_dir) == 0 {
@@ -81,12 +91,20 @@ async fn snapshots_bound_the_log_and_recovery_uses_them() {
     }
     // ~1 MB of writes in 64 KiB segments: without snapshots there would be ~16 segments.
     let segments = count(&wal_dir);
-    assert!(segments <= 4, "{segments} log segments remain after snapshotting");
+    assert!(
+        segments <= 4,
+        "{segments} log segments remain after snapshotting"
+    );
     assert_eq!(count(&snap_dir), 1, "older snapshots are removed");
     let store = EmbeddedStore::open(dir.path(), options).unwrap();
     let all = store.list("/s/", ListOptions::default()).await.unwrap();
     assert_eq!(all.kvs.len(), 1000);
-    assert!(all.kvs.iter().enumerate().all(|(i, kv)| kv.value == value(i, 1000)));
+    assert!(
+        all.kvs
+            .iter()
+            .enumerate()
+            .all(|(i, kv)| kv.value == value(i, 1000))
+    );
     // Uncompacted history is part of the snapshot: a watch from revision 1 still works.
     let mut w = store.watch("/s/", 1).await.unwrap();
     let first = w.next().await.unwrap().unwrap();
@@ -99,7 +117,10 @@ async fn damage_inside_the_log_is_reported_not_skipped() {
     {
         let store = open(dir.path());
         for i in 0..20 {
-            store.create(&format!("/d/{i}"), value(i, 200)).await.unwrap();
+            store
+                .create(&format!("/d/{i}"), value(i, 200))
+                .await
+                .unwrap();
         }
     }
     let segment = std::fs::read_dir(dir.path().join("wal"))
@@ -136,7 +157,10 @@ fn only_one_process_opens_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let _first = open(dir.path());
     let err = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("in use by another skiff process"), "{err}");
+    assert!(
+        err.to_string().contains("in use by another skiff process"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +171,10 @@ async fn a_watcher_that_falls_far_behind_still_gets_every_event() {
     // More single-write batches than the live channel holds, while nobody reads.
     const N: usize = 5000;
     for i in 0..N {
-        store.create(&format!("/lag/{i:05}"), value(i, 10)).await.unwrap();
+        store
+            .create(&format!("/lag/{i:05}"), value(i, 10))
+            .await
+            .unwrap();
     }
     let mut revs = Vec::new();
     while revs.len() < N {
@@ -159,5 +186,8 @@ async fn a_watcher_that_falls_far_behind_still_gets_every_event() {
         revs.extend(events.iter().map(|e| e.revision()));
     }
     assert_eq!(revs.len(), N);
-    assert!(revs.windows(2).all(|p| p[1] == p[0] + 1), "in order, none missing");
+    assert!(
+        revs.windows(2).all(|p| p[1] == p[0] + 1),
+        "in order, none missing"
+    );
 }

@@ -18,6 +18,11 @@ fn main() {
     }
     // The programs are their own cargo workspace; aya-build runs cargo in the current dir.
     std::env::set_current_dir(&programs).expect("enter dataplane-ebpf/programs");
+    // aya-build turns every line the inner cargo prints into a build warning; keep only
+    // real diagnostics.
+    // SAFETY: build scripts are single-threaded here; nothing reads the environment
+    // concurrently.
+    unsafe { std::env::set_var("CARGO_TERM_QUIET", "true") };
     let root = programs.to_str().expect("UTF-8 path");
     let package = aya_build::Package {
         name: "skiff-ebpf",

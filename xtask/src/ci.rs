@@ -29,6 +29,27 @@ pub fn run() -> Result<()> {
             "warnings",
         ],
     )?;
+    // The eBPF programs are linted for their own target, with the toolchain that builds them.
+    cmd::run(
+        "cargo",
+        [
+            "+nightly",
+            "clippy",
+            "--manifest-path",
+            EBPF_MANIFEST,
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--release",
+            "--locked",
+            "--target-dir",
+            "target/ebpf-clippy",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // `--all-targets` also runs every criterion benchmark once in test mode, so they
     // cannot rot; real measurements come from `cargo bench` and `skiff bench`.
     let mut test = Command::new("cargo");

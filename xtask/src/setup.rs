@@ -14,9 +14,18 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("docker.io", "container runtime for real nodes"),
     ("etcd-server", "the distributed store backend and its tests"),
     ("protobuf-compiler", "protoc, needed to build etcd-client"),
-    ("iproute2", "network namespaces and veth pairs for dataplane tests"),
-    ("iptables", "the kube-proxy-style baseline in dataplane benchmarks"),
-    ("busybox-static", "a tiny root filesystem for locally built test images"),
+    (
+        "iproute2",
+        "network namespaces and veth pairs for dataplane tests",
+    ),
+    (
+        "iptables",
+        "the kube-proxy-style baseline in dataplane benchmarks",
+    ),
+    (
+        "busybox-static",
+        "a tiny root filesystem for locally built test images",
+    ),
 ];
 
 /// The bpf-linker release that builds against the nightly toolchain's LLVM 22.
@@ -56,7 +65,10 @@ pub fn run() -> Result<()> {
     install_python_kubernetes()?;
     let still = self::missing();
     if !still.is_empty() {
-        bail!("setup finished but these are still missing: {}", still.join(", "));
+        bail!(
+            "setup finished but these are still missing: {}",
+            still.join(", ")
+        );
     }
     println!("setup: done.");
     Ok(())
@@ -70,11 +82,13 @@ fn missing_packages() -> Vec<&'static str> {
     DEBIAN_PACKAGES
         .iter()
         .map(|(name, _)| *name)
-        .filter(|name| {
-            !cmd::output("dpkg-query", &["-W", "-f=${Status}", name])
-                .is_some_and(|s| s.trim() == "install ok installed")
-        })
+        .filter(|name| !package_installed(name))
         .collect()
+}
+
+fn package_installed(name: &str) -> bool {
+    cmd::output("dpkg-query", &["-W", "-f=${Status}", name])
+        .is_some_and(|s| s.trim() == "install ok installed")
 }
 
 fn install_packages() -> Result<()> {
@@ -186,7 +200,10 @@ fn install_bpf_linker() -> Result<()> {
     ])
     .env("LLVM_PREFIX", &prefix)
     // The linker must find the library at run time too.
-    .env("RUSTFLAGS", format!("-C link-arg=-Wl,-rpath,{}", lib_dir.display()));
+    .env(
+        "RUSTFLAGS",
+        format!("-C link-arg=-Wl,-rpath,{}", lib_dir.display()),
+    );
     cmd::run_command(&mut c).context("building bpf-linker against the nightly toolchain's LLVM")
 }
 

@@ -1,25 +1,30 @@
 //! The etcd backend: the same operations mapped onto etcd transactions, revisions and
 //! watches, for clusters that outgrow one machine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, CompactionOptions, ConnectOptions, DeleteOptions, EventType,
+    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType,
     GetOptions, KvClient, PutOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
 };
 
 use crate::error::{Result, StoreError};
-use crate::types::{Event, EventKind, KeyValue, ListOptions, ListResult, Revision};
+use crate::types::{Event, EventKind, Events, KeyValue, ListOptions, ListResult, Revision};
 use crate::watch::WatchStream;
 use crate::{Store, check_size, prefix_end};
 
 /// Responses (a big LIST) may be far larger than gRPC's 4 MiB default.
 const MAX_RESPONSE_BYTES: usize = i32::MAX as usize;
 
-/// A store kept in an etcd cluster.
+/// A store kept in an etcd cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct EtcdStore {
+    inner: Arc<Clients>,
+}
+
+struct Clients {
     endpoints: Vec<String>,
     kv: KvClient,
     watch: WatchClient,
@@ -29,7 +34,7 @@ pub struct EtcdStore {
 impl std::fmt::Debug for EtcdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdStore")
-            .field("endpoints", &self.endpoints)
+            .field("endpoints", &self.inner.endpoints)
             .finish_non_exhaustive()
     }
 }
@@ -50,14 +55,16 @@ impl EtcdStore {
             .await
             .map_err(unreachable)?;
         let store = EtcdStore {
-            endpoints: endpoints.to_vec(),
-            kv: client
-                .kv_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES),
-            watch: client
-                .watch_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES),
-            client,
+            inner: Arc::new(Clients {
+                endpoints: endpoints.to_vec(),
+                kv: client
+                    .kv_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES),
+                watch: client
+                    .watch_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES),
+                client,
+            }),
         };
         store.current_revision_raw().await.map_err(unreachable)?;
         Ok(store)
@@ -65,6 +72,7 @@ impl EtcdStore {
 
     async fn current_revision_raw(&self) -> std::result::Result<Revision, etcd_client::Error> {
         let resp = self
+            .inner
             .kv
             .clone()
             .get("\0", Some(GetOptions::new().with_count_only()))
@@ -108,7 +116,7 @@ impl EtcdStore {
             .when([when])
             .and_then([then])
             .or_else([TxnOp::get(key, None)]);
-        let resp = match self.kv.clone().txn(txn).await {
+        let resp = match self.inner.kv.clone().txn(txn).await {
             Ok(r) => r,
             Err(e) => return Err(self.error(e, 0, key).await),
         };
@@ -155,7 +163,7 @@ fn conflict(key: &str, expected: Revision, current: Option<KeyValue>) -> StoreEr
 
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)> {
-        let resp = match self.kv.clone().get(key, None).await {
+        let resp = match self.inner.kv.clone().get(key, None).await {
             Ok(r) => r,
             Err(e) => return Err(self.error(e, 0, key).await),
         };
@@ -176,7 +184,7 @@ impl Store for EtcdStore {
         if opts.revision > 0 {
             get = get.with_revision(opts.revision);
         }
-        let resp = match self.kv.clone().get(start, Some(get)).await {
+        let resp = match self.inner.kv.clone().get(start, Some(get)).await {
             Ok(r) => r,
             Err(e) => return Err(self.error(e, opts.revision, prefix).await),
         };
@@ -272,12 +280,14 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, prefix: &str, start: Revision) -> Result<WatchStream> {
-        let mut options = WatchOptions::new().with_prev_key().with_start_revision(start);
+        let mut options = WatchOptions::new()
+            .with_prev_key()
+            .with_start_revision(start);
         options = match prefix_end(prefix.as_bytes()) {
             Some(end) => options.with_range(end),
             None => options.with_all_keys(),
         };
-        let (watcher, stream) = match self.watch.clone().watch(prefix, Some(options)).await {
+        let (watcher, stream) = match self.inner.watch.clone().watch(prefix, Some(options)).await {
             Ok(w) => w,
             Err(e) => return Err(self.error(e, start, prefix).await),
         };
@@ -291,7 +301,13 @@ impl Store for EtcdStore {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         let options = CompactionOptions::new().with_physical();
-        match self.client.clone().compact(revision, Some(options)).await {
+        match self
+            .inner
+            .client
+            .clone()
+            .compact(revision, Some(options))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => Err(self.error(e, revision, "").await),
         }
@@ -314,7 +330,7 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub async fn next(&mut self) -> Option<Result<Vec<Event>>> {
+    pub async fn next(&mut self) -> Option<Result<Events>> {
         while !self.done {
             let resp = match self.stream.message().await {
                 Ok(Some(resp)) => resp,
@@ -338,10 +354,14 @@ impl Watch {
                     resp.cancel_reason()
                 ))));
             }
-            let events = resp.events().iter().map(convert_event).collect::<Result<Vec<_>>>();
+            let events = resp
+                .events()
+                .iter()
+                .map(convert_event)
+                .collect::<Result<Vec<_>>>();
             match events {
                 Ok(events) if events.is_empty() => continue,
-                Ok(events) => return Some(Ok(events)),
+                Ok(events) => return Some(Ok(events.into())),
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));

@@ -27,7 +27,7 @@ pub use bytes::Bytes;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Result, StoreError};
 pub use etcd::EtcdStore;
-pub use types::{Event, EventKind, KeyValue, ListOptions, ListResult, Revision};
+pub use types::{Event, EventKind, Events, KeyValue, ListOptions, ListResult, Revision};
 pub use watch::WatchStream;
 
 /// Largest accepted `key + value`, in bytes: etcd's default request limit (1.5 MiB) minus
@@ -43,8 +43,11 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &str) -> impl Future<Output = Result<(Option<KeyValue>, Revision)>> + Send;
 
     /// Keys starting with `prefix`, in key order, as of `opts.revision` (0 = current).
-    fn list(&self, prefix: &str, opts: ListOptions)
-    -> impl Future<Output = Result<ListResult>> + Send;
+    fn list(
+        &self,
+        prefix: &str,
+        opts: ListOptions,
+    ) -> impl Future<Output = Result<ListResult>> + Send;
 
     /// Creates `key`; fails with [`StoreError::AlreadyExists`] if it is present.
     fn create(&self, key: &str, value: Bytes) -> impl Future<Output = Result<KeyValue>> + Send;
@@ -67,8 +70,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(KeyValue, Revision)>> + Send;
 
     /// Every change under `prefix` with revision `>= start` (0 = changes after now), in order.
-    fn watch(&self, prefix: &str, start: Revision)
-    -> impl Future<Output = Result<WatchStream>> + Send;
+    fn watch(
+        &self,
+        prefix: &str,
+        start: Revision,
+    ) -> impl Future<Output = Result<WatchStream>> + Send;
 
     /// Forgets history before `revision`: later reads and watches at older revisions fail with
     /// [`StoreError::Compacted`].

@@ -1,5 +1,8 @@
 //! Plain data exchanged with a store.
 
+use std::ops::{Deref, Range};
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 /// A store revision. Revisions start at 1; 0 means "current" where a revision is optional.
@@ -40,6 +43,49 @@ impl Event {
     /// The revision at which this change happened.
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
+    }
+}
+
+/// Events delivered by a watch: consecutive revisions, in order. A cheap view into a batch
+/// that may be shared with other watchers, so fanning out to many watchers copies nothing.
+#[derive(Clone, Debug)]
+pub struct Events {
+    batch: Arc<Vec<Event>>,
+    range: Range<usize>,
+}
+
+impl Events {
+    /// The events `range` of a shared batch.
+    pub(crate) fn shared(batch: Arc<Vec<Event>>, range: Range<usize>) -> Self {
+        debug_assert!(range.end <= batch.len());
+        Events { batch, range }
+    }
+}
+
+impl From<Vec<Event>> for Events {
+    fn from(events: Vec<Event>) -> Self {
+        let range = 0..events.len();
+        Events {
+            batch: Arc::new(events),
+            range,
+        }
+    }
+}
+
+impl Deref for Events {
+    type Target = [Event];
+
+    fn deref(&self) -> &[Event] {
+        &self.batch[self.range.clone()]
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = std::slice::Iter<'a, Event>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 

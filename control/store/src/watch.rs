@@ -3,7 +3,7 @@
 use crate::embedded;
 use crate::error::Result;
 use crate::etcd;
-use crate::types::Event;
+use crate::types::Events;
 
 /// Changes under a prefix, in revision order. Each item holds the events of one or more
 /// consecutive revisions. The stream ends (`None`) when the store shuts down; an error item
@@ -14,7 +14,7 @@ pub struct WatchStream {
 
 enum Inner {
     Embedded(embedded::Watch),
-    Etcd(etcd::Watch),
+    Etcd(Box<etcd::Watch>),
 }
 
 impl std::fmt::Debug for WatchStream {
@@ -38,12 +38,12 @@ impl WatchStream {
 
     pub(crate) fn etcd(w: etcd::Watch) -> Self {
         WatchStream {
-            inner: Inner::Etcd(w),
+            inner: Inner::Etcd(Box::new(w)),
         }
     }
 
     /// The next group of events, `None` at the end of the stream.
-    pub async fn next(&mut self) -> Option<Result<Vec<Event>>> {
+    pub async fn next(&mut self) -> Option<Result<Events>> {
         match &mut self.inner {
             Inner::Embedded(w) => w.next().await,
             Inner::Etcd(w) => w.next().await,

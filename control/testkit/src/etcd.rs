@@ -76,7 +76,10 @@ impl EtcdServer {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                bail!("etcd exited with {status} before becoming ready:\n{}", self.log());
+                bail!(
+                    "etcd exited with {status} before becoming ready:\n{}",
+                    self.log()
+                );
             }
             if health(port).unwrap_or(false) {
                 return Ok(());

@@ -99,7 +99,9 @@ impl TestCgroup {
         let (root, own_mount) = match find_cgroup2()? {
             Some(root) => (root, None),
             None => {
-                let dir = tempfile::Builder::new().prefix("skiff-cgroup2-").tempdir()?;
+                let dir = tempfile::Builder::new()
+                    .prefix("skiff-cgroup2-")
+                    .tempdir()?;
                 run(Command::new("mount")
                     .args(["-t", "cgroup2", "none"])
                     .arg(dir.path()))

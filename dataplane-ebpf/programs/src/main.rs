@@ -28,7 +28,7 @@ pub fn skiff_connect4(ctx: SockAddrContext) -> i32 {
         _pad: 0,
     };
     // SAFETY: the value is copied out immediately; no reference outlives the lookup.
-    if let Some(backend) = unsafe { SERVICES.get(&key) } {
+    if let Some(backend) = unsafe { SERVICES.get(key) } {
         addr.user_ip4 = backend.ip;
         addr.user_port = u32::from(backend.port);
     }

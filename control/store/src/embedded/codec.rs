@@ -252,8 +252,18 @@ mod tests {
         for cut in 0..enc.buf.len() {
             assert!(Decoder::new(&enc.buf[..cut]).record().is_err());
         }
-        assert!(Decoder::new(&[9, 0, 0]).record().unwrap_err().contains("unknown record tag 9"));
+        assert!(
+            Decoder::new(&[9, 0, 0])
+                .record()
+                .unwrap_err()
+                .contains("unknown record tag 9")
+        );
         let huge_len = [TAG_DELETE, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
-        assert!(Decoder::new(&huge_len).record().unwrap_err().contains("truncated"));
+        assert!(
+            Decoder::new(&huge_len)
+                .record()
+                .unwrap_err()
+                .contains("truncated")
+        );
     }
 }

@@ -1,32 +1,36 @@
-//! The committer thread: the only writer of the embedded store.
+//! The write path, stage 1 of 2: admission. Together with the [`syncer`](super::syncer) it
+//! is the only writer of the embedded store.
 //!
-//! It drains every waiting request into one batch (group commit), decides each against the
-//! state without changing it, writes the batch as one log frame and `fdatasync`s it, and
-//! only then applies the batch to the state, publishes its events to watchers and answers
-//! the callers. Readers therefore never see a write that is not yet durable, and many
-//! concurrent writers share one disk sync.
+//! The committer thread drains every waiting request into a batch, decides each against the
+//! state plus the effects of batches still in the pipeline (the overlay), and encodes the
+//! admitted records as one log frame. The syncer writes, syncs and applies the frames; while
+//! it waits for the disk, the committer admits the next requests, so one `fdatasync` covers
+//! everything that arrived during the previous one (group commit).
+//!
+//! Readers never see a write that is not yet durable: the state changes only in the syncer,
+//! after the sync.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-use super::layout::Layout;
-use super::snapshot;
-use super::state::{Batch, Outcome, Record, WriteOp};
-use super::wal::{self, WalWriter};
-use super::{EventBatch, Shared};
+use super::Shared;
+use super::state::{Batch, Outcome, Overlay, WriteOp};
+use super::syncer::{Pipeline, Written};
+use super::wal;
 use crate::error::{Result, StoreError};
+use crate::types::Revision;
 
 /// Most requests folded into one log frame.
 const MAX_BATCH_OPS: usize = 4096;
 /// Stop adding to a batch once its payload reaches this size.
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
+pub(crate) type Reply = oneshot::Sender<Result<Outcome>>;
+
 pub(crate) struct Request {
     pub op: WriteOp,
-    pub reply: oneshot::Sender<Result<Outcome>>,
+    pub reply: Reply,
 }
 
 impl Request {
@@ -44,17 +48,18 @@ impl Request {
 pub(crate) struct Committer {
     pub shared: Arc<Shared>,
     pub requests: mpsc::Receiver<Request>,
-    pub events: broadcast::Sender<EventBatch>,
-    pub wal: WalWriter,
-    pub layout: Layout,
-    pub segment_bytes: u64,
-    /// Set after a failed disk write: the state on disk is unknown, so writes stop.
-    pub failed: Option<String>,
-    pub snapshotting: Arc<AtomicBool>,
-    pub snapshot_thread: Option<JoinHandle<()>>,
+    pub to_syncer: std::sync::mpsc::SyncSender<Written>,
+    pub pipeline: Arc<Pipeline>,
+    /// Revision of the last admitted write (applied or still in the pipeline).
+    pub revision: Revision,
+    /// Compaction point after every admitted compaction.
+    pub compact_revision: Revision,
+    /// Effects of admitted batches the syncer has not applied yet.
+    pub overlay: Overlay,
 }
 
 impl Committer {
+    /// Runs until every store handle is dropped; the syncer then drains what is left.
     pub fn run(mut self) {
         while let Some(first) = self.requests.blocking_recv() {
             let mut bytes = first.payload_bytes();
@@ -68,106 +73,46 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
-        }
-        if let Some(t) = self.snapshot_thread.take() {
-            let _ = t.join();
+            if !self.commit(batch) {
+                break;
+            }
         }
     }
 
-    fn commit(&mut self, requests: Vec<Request>) {
-        if let Some(cause) = &self.failed {
+    /// Admits a batch and hands it to the syncer. False once the syncer is gone.
+    fn commit(&mut self, requests: Vec<Request>) -> bool {
+        if let Some(cause) = self.pipeline.failure() {
             for r in requests {
                 let _ = r.reply.send(Err(StoreError::Failed {
                     cause: cause.clone(),
                 }));
             }
-            return;
+            return true;
         }
+        self.overlay.forget_applied(self.pipeline.applied());
         let (records, replies) = {
             let state = self.shared.state.read();
-            let mut batch = Batch::new(&state);
+            let mut batch = Batch::new(
+                &state,
+                &mut self.overlay,
+                self.revision,
+                self.compact_revision,
+            );
             let replies: Vec<_> = requests
                 .into_iter()
                 .map(|r| (r.reply, batch.admit(r.op)))
                 .collect();
-            (batch.records, replies)
+            self.revision = batch.revision;
+            self.compact_revision = batch.compact_revision;
+            (std::mem::take(&mut batch.records), replies)
         };
-        if !records.is_empty() {
-            if let Err(e) = self.wal.append(&records) {
-                let cause = format!("writing {}: {e}", self.wal.path().display());
-                tracing::error!(%cause, "store write failed; refusing further writes");
-                for (reply, _) in replies {
-                    let _ = reply.send(Err(StoreError::Failed {
-                        cause: cause.clone(),
-                    }));
-                }
-                self.failed = Some(cause);
-                return;
-            }
-            self.publish(&records);
-        }
-        for (reply, outcome) in replies {
-            let _ = reply.send(outcome);
-        }
-        if self.wal.size() >= self.segment_bytes {
-            self.rotate_and_snapshot();
-        }
+        let frame = (!records.is_empty()).then(|| wal::encode_frame(&records));
+        self.to_syncer
+            .send(Written {
+                frame,
+                records,
+                replies,
+            })
+            .is_ok()
     }
-
-    /// Makes a durable batch visible: applies it and sends its events, under the write lock
-    /// so that a watch registering under the read lock sees each event exactly once.
-    fn publish(&self, records: &[Record]) {
-        let mut state = self.shared.state.write();
-        let events: Vec<_> = records.iter().filter_map(|r| state.apply(r)).collect();
-        if !events.is_empty() {
-            // No receivers is fine: nobody is watching.
-            let _ = self.events.send(Arc::new(events));
-        }
-    }
-
-    /// Starts a new log segment and, unless one is already being written, a snapshot of the
-    /// state as of the end of the previous segment. Once the snapshot is durable, the
-    /// segments it covers are deleted.
-    fn rotate_and_snapshot(&mut self) {
-        if let Err(e) = self.wal.rotate() {
-            let cause = e.to_string();
-            tracing::error!(%cause, "could not start a new log segment; refusing further writes");
-            self.failed = Some(cause);
-            return;
-        }
-        if self.snapshotting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        if let Some(t) = self.snapshot_thread.take() {
-            let _ = t.join();
-        }
-        let state = self.shared.state.read().clone();
-        let covered_below = self.wal.seq();
-        let snap_dir = self.layout.snap.clone();
-        let wal_dir = self.layout.wal.clone();
-        let flag = Arc::clone(&self.snapshotting);
-        self.snapshot_thread = Some(std::thread::spawn(move || {
-            let result = snapshot::write(&snap_dir, &state)
-                .and_then(|path| remove_segments_below(&wal_dir, covered_below).map(|()| path));
-            match result {
-                Ok(path) => tracing::info!(
-                    path = %path.display(),
-                    revision = state.revision,
-                    "wrote store snapshot"
-                ),
-                // The log still holds everything; the next rotation tries again.
-                Err(e) => tracing::warn!(error = %e, "store snapshot failed"),
-            }
-            flag.store(false, Ordering::Release);
-        }));
-    }
-}
-
-fn remove_segments_below(wal_dir: &std::path::Path, seq: u64) -> Result<()> {
-    for old in wal::list_segments(wal_dir)?.into_iter().filter(|&s| s < seq) {
-        let path = wal::segment_path(wal_dir, old);
-        std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-    }
-    Ok(())
 }

@@ -1,21 +1,22 @@
 //! The embedded backend: a durable store in one local directory, no external process.
 //!
 //! Reads are served from an in-memory MVCC state ([`state::State`]) under a read lock.
-//! Writes go to the committer thread ([`committer`]), which group-commits them to a
-//! checksummed write-ahead log ([`wal`]) before making them visible. Snapshots
-//! ([`snapshot`]) bound the log. The directory layout is in [`layout`].
+//! Writes go through a two-stage pipeline ([`committer`] admits, [`syncer`] persists and
+//! applies) that group-commits them to a checksummed write-ahead log ([`wal`]) before
+//! making them visible. Snapshots ([`snapshot`]) bound the log. The directory layout is in
+//! [`layout`].
 
 mod codec;
 mod committer;
 mod layout;
 mod snapshot;
 mod state;
+mod syncer;
 mod wal;
 mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -37,6 +38,8 @@ pub(crate) type EventBatch = Arc<Vec<Event>>;
 const WATCH_BUFFER_BATCHES: usize = 4096;
 /// Writes that may wait for the committer before writers are slowed down.
 const REQUEST_QUEUE: usize = 16384;
+/// Batches admitted but not yet written before the committer waits for the syncer.
+const PIPELINE_DEPTH: usize = 64;
 
 /// Tuning for [`EmbeddedStore`].
 #[derive(Clone, Debug)]
@@ -79,14 +82,16 @@ struct Inner {
     path: PathBuf,
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<Request>>,
-    committer: Mutex<Option<JoinHandle<()>>>,
+    /// The syncer and the committer.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue lets the committer finish what it has and exit.
+        // Closing the queue stops the committer, which stops the syncer once it has
+        // written, synced and answered everything in flight.
         self.requests.take();
-        if let Some(t) = self.committer.lock().take() {
+        for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
     }
@@ -111,32 +116,49 @@ impl EmbeddedStore {
             "opened embedded store"
         );
         let (events, _) = broadcast::channel(WATCH_BUFFER_BATCHES);
+        let (revision, compact_revision) = (state.revision, state.compact_revision);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             events: events.downgrade(),
         });
+        let pipeline = Arc::new(syncer::Pipeline::new(revision));
+        let (to_syncer, written) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+        let syncer = syncer::Syncer {
+            shared: Arc::clone(&shared),
+            events,
+            written,
+            pipeline: Arc::clone(&pipeline),
+            wal,
+            layout,
+            segment_bytes: options.segment_bytes,
+            snapshots: syncer::Snapshots::default(),
+        };
         let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
         let committer = Committer {
             shared: Arc::clone(&shared),
             requests: rx,
-            events,
-            wal,
-            layout,
-            segment_bytes: options.segment_bytes,
-            failed: None,
-            snapshotting: Arc::new(AtomicBool::new(false)),
-            snapshot_thread: None,
+            to_syncer,
+            pipeline,
+            revision,
+            compact_revision,
+            overlay: state::Overlay::default(),
         };
-        let thread = std::thread::Builder::new()
-            .name("store-committer".into())
-            .spawn(move || committer.run())
-            .map_err(|e| StoreError::io(path, e))?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| StoreError::io(path, e))
+        };
+        let threads = vec![
+            spawn("store-syncer", Box::new(move || syncer.run()))?,
+            spawn("store-committer", Box::new(move || committer.run()))?,
+        ];
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 shared,
                 requests: Some(tx),
-                committer: Mutex::new(Some(thread)),
+                threads: Mutex::new(threads),
             }),
         })
     }

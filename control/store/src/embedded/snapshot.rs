@@ -52,7 +52,10 @@ pub(crate) fn load_latest(snap_dir: &Path) -> Result<Option<State>> {
     if state.revision != rev {
         return Err(StoreError::corrupt(
             &path,
-            format!("file name says revision {rev} but it holds revision {}", state.revision),
+            format!(
+                "file name says revision {rev} but it holds revision {}",
+                state.revision
+            ),
         ));
     }
     Ok(Some(state))

@@ -259,13 +259,53 @@ fn merge_past<'a>(
     out.into_values().collect()
 }
 
-/// Decides a batch of writes against the state plus the batch's own earlier writes, without
-/// changing the state: the state changes only after the batch is durable.
+/// The latest value of every key written by admitted writes the state may not hold yet
+/// (`None`: deleted), so that admission can run ahead of the disk.
+#[derive(Debug, Default)]
+pub(crate) struct Overlay {
+    latest: HashMap<String, (Revision, Option<KeyValue>)>,
+    /// Keys in the order written, to forget them once applied.
+    order: VecDeque<(Revision, String)>,
+}
+
+impl Overlay {
+    fn get(&self, key: &str) -> Option<&Option<KeyValue>> {
+        self.latest.get(key).map(|(_, v)| v)
+    }
+
+    fn insert(&mut self, key: String, revision: Revision, value: Option<KeyValue>) {
+        self.order.push_back((revision, key.clone()));
+        self.latest.insert(key, (revision, value));
+    }
+
+    /// Forgets writes up to `applied`: the state holds them (or newer) now.
+    pub fn forget_applied(&mut self, applied: Revision) {
+        while let Some((revision, _)) = self.order.front()
+            && *revision <= applied
+        {
+            let (revision, key) = self.order.pop_front().expect("front exists");
+            if self.latest.get(&key).is_some_and(|(r, _)| *r == revision) {
+                self.latest.remove(&key);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.latest.len()
+    }
+}
+
+/// Decides a batch of writes against the state plus the writes admitted before it that are
+/// not yet applied (the overlay), without changing the state: the state changes only after
+/// the batch is durable.
 pub(crate) struct Batch<'a> {
     state: &'a State,
-    overlay: HashMap<String, Option<KeyValue>>,
-    next_revision: Revision,
-    compact_revision: Revision,
+    overlay: &'a mut Overlay,
+    /// Revision of the last admitted write.
+    pub revision: Revision,
+    /// Compaction point after the admitted compactions.
+    pub compact_revision: Revision,
     pub records: Vec<Record>,
 }
 
@@ -299,12 +339,19 @@ pub(crate) enum Outcome {
 }
 
 impl<'a> Batch<'a> {
-    pub fn new(state: &'a State) -> Self {
+    /// A batch following the admitted writes up to `revision` and compactions up to
+    /// `compact_revision`, whose unapplied effects are in `overlay`.
+    pub fn new(
+        state: &'a State,
+        overlay: &'a mut Overlay,
+        revision: Revision,
+        compact_revision: Revision,
+    ) -> Self {
         Batch {
             state,
-            overlay: HashMap::new(),
-            next_revision: state.revision + 1,
-            compact_revision: state.compact_revision,
+            overlay,
+            revision,
+            compact_revision,
             records: Vec::new(),
         }
     }
@@ -356,12 +403,12 @@ impl<'a> Batch<'a> {
                     });
                 }
                 let revision = self.take_revision();
-                self.overlay.insert(key.clone(), None);
+                self.overlay.insert(key.clone(), revision, None);
                 self.records.push(Record::Delete { revision, key });
                 Ok(Outcome::Deleted(current, revision))
             }
             WriteOp::Compact { revision } => {
-                let latest = self.next_revision - 1;
+                let latest = self.revision;
                 if revision > latest {
                     return Err(StoreError::FutureRevision {
                         requested: revision,
@@ -382,9 +429,8 @@ impl<'a> Batch<'a> {
     }
 
     fn take_revision(&mut self) -> Revision {
-        let r = self.next_revision;
-        self.next_revision += 1;
-        r
+        self.revision += 1;
+        self.revision
     }
 
     fn put(&mut self, key: String, value: Bytes, prev: Option<KeyValue>) -> KeyValue {
@@ -396,7 +442,7 @@ impl<'a> Batch<'a> {
             mod_revision: revision,
             version: prev.as_ref().map_or(1, |p| p.version + 1),
         };
-        self.overlay.insert(key.clone(), Some(kv.clone()));
+        self.overlay.insert(key.clone(), revision, Some(kv.clone()));
         self.records.push(Record::Put {
             revision,
             key,
@@ -442,17 +488,25 @@ mod tests {
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn versions_and_revisions_follow_etcd() {
         let mut s = State::default();
         let e = put(&mut s, "a", "1");
-        assert_eq!((e.kv.create_revision, e.kv.mod_revision, e.kv.version), (1, 1, 1));
+        assert_eq!(
+            (e.kv.create_revision, e.kv.mod_revision, e.kv.version),
+            (1, 1, 1)
+        );
         put(&mut s, "b", "x");
         let e = put(&mut s, "a", "2");
-        assert_eq!((e.kv.create_revision, e.kv.mod_revision, e.kv.version), (1, 3, 2));
+        assert_eq!(
+            (e.kv.create_revision, e.kv.mod_revision, e.kv.version),
+            (1, 3, 2)
+        );
         assert_eq!(e.prev.unwrap().value, Bytes::from_static(b"1"));
         let e = del(&mut s, "a");
         assert_eq!(e.kind, EventKind::Delete);
@@ -500,9 +554,18 @@ mod tests {
             let r = s.list("/p/", &opts).unwrap();
             (keys_values(&r), r.more)
         };
-        assert_eq!(page(None, 0), (pairs(&[("/p/a", "a"), ("/p/b", "b2")]), true));
-        assert_eq!(page(Some("/p/c"), 0), (pairs(&[("/p/c", "c"), ("/p/d", "d")]), false));
-        assert_eq!(page(Some("/p/b"), 4), (pairs(&[("/p/b", "b"), ("/p/c", "c")]), true));
+        assert_eq!(
+            page(None, 0),
+            (pairs(&[("/p/a", "a"), ("/p/b", "b2")]), true)
+        );
+        assert_eq!(
+            page(Some("/p/c"), 0),
+            (pairs(&[("/p/c", "c"), ("/p/d", "d")]), false)
+        );
+        assert_eq!(
+            page(Some("/p/b"), 4),
+            (pairs(&[("/p/b", "b"), ("/p/c", "c")]), true)
+        );
     }
 
     #[test]
@@ -524,13 +587,19 @@ mod tests {
                 compacted: Some(3)
             })
         ));
-        assert_eq!(keys_values(&s.list("/", &opts(3)).unwrap()), pairs(&[("/k", "2")]));
+        assert_eq!(
+            keys_values(&s.list("/", &opts(3)).unwrap()),
+            pairs(&[("/k", "2")])
+        );
         assert!(matches!(
             s.events_since("/", 2),
             Err(StoreError::Compacted { .. })
         ));
         assert_eq!(s.events_since("/", 3).unwrap().len(), 3);
-        assert!(matches!(s.check_compact(3), Err(StoreError::Compacted { .. })));
+        assert!(matches!(
+            s.check_compact(3),
+            Err(StoreError::Compacted { .. })
+        ));
         assert!(matches!(
             s.check_compact(6),
             Err(StoreError::FutureRevision { .. })
@@ -541,7 +610,8 @@ mod tests {
     fn batch_sees_its_own_earlier_writes() {
         let mut s = State::default();
         put(&mut s, "/k", "v");
-        let mut b = Batch::new(&s);
+        let mut overlay = Overlay::default();
+        let mut b = Batch::new(&s, &mut overlay, s.revision, s.compact_revision);
         let created = |r: Result<Outcome>| match r {
             Ok(Outcome::Written(kv)) => kv,
             other => panic!("unexpected {other:?}"),
@@ -582,13 +652,28 @@ mod tests {
             }),
             Err(StoreError::NotFound { .. })
         ));
-        let records = b.records;
+        let records = std::mem::take(&mut b.records);
         assert_eq!(records.len(), 2);
+        // A later batch, admitted before the first is applied, sees its effects.
+        let mut next = Batch::new(&s, &mut overlay, 3, 0);
+        assert!(matches!(
+            next.admit(WriteOp::Create {
+                key: "/k".into(),
+                value: Bytes::new()
+            }),
+            Ok(Outcome::Written(kv)) if kv.mod_revision == 4
+        ));
+        let more = std::mem::take(&mut next.records);
         assert_eq!(s.revision, 1, "admitting does not change the state");
-        for r in &records {
+        for r in records.iter().chain(&more) {
             s.apply(r);
         }
-        assert_eq!(s.revision, 3);
-        assert!(s.get("/k").is_none());
+        assert_eq!(s.revision, 4);
+        assert_eq!(s.get("/k").unwrap().version, 1);
+        // Once applied, the overlay forgets them; the state answers instead.
+        overlay.forget_applied(3);
+        assert_eq!(overlay.len(), 1, "revision 4 is still remembered");
+        overlay.forget_applied(4);
+        assert_eq!(overlay.len(), 0);
     }
 }

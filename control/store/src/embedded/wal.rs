@@ -77,10 +77,16 @@ fn replay_segment(path: &Path, data: &[u8], is_last: bool, state: &mut State) ->
         if is_last && MAGIC.starts_with(&data[..data.len().min(MAGIC.len())]) {
             return Ok(0);
         }
-        return Err(StoreError::corrupt(path, "log segment is shorter than its header"));
+        return Err(StoreError::corrupt(
+            path,
+            "log segment is shorter than its header",
+        ));
     }
     if &data[..8] != MAGIC {
-        return Err(StoreError::corrupt(path, "not a skiff log segment (bad magic)"));
+        return Err(StoreError::corrupt(
+            path,
+            "not a skiff log segment (bad magic)",
+        ));
     }
     let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
     if version != VERSION {
@@ -120,7 +126,10 @@ fn replay_segment(path: &Path, data: &[u8], is_last: bool, state: &mut State) ->
 }
 
 enum Frame<'a> {
-    Valid { payload: &'a [u8], end: usize },
+    Valid {
+        payload: &'a [u8],
+        end: usize,
+    },
     /// Damage confined to the end of the file: what a crash mid-write leaves.
     Torn,
     Corrupt(String),
@@ -156,7 +165,8 @@ fn check_frame(data: &[u8], pos: usize) -> Frame<'_> {
 }
 
 fn apply_payload(path: &Path, at: usize, payload: &[u8], state: &mut State) -> Result<()> {
-    let corrupt = |detail: String| StoreError::corrupt(path, format!("frame at offset {at}: {detail}"));
+    let corrupt =
+        |detail: String| StoreError::corrupt(path, format!("frame at offset {at}: {detail}"));
     let mut dec = Decoder::new(payload);
     while !dec.is_empty() {
         let record = dec.record().map_err(corrupt)?;
@@ -191,6 +201,20 @@ fn apply_payload(path: &Path, at: usize, payload: &[u8], state: &mut State) -> R
     Ok(())
 }
 
+/// Encodes `records` as one frame: `len | crc32c | payload`.
+pub(crate) fn encode_frame(records: &[Record]) -> Vec<u8> {
+    let mut enc = Encoder::default();
+    enc.buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    for r in records {
+        enc.record(r);
+    }
+    let payload_len = (enc.buf.len() - FRAME_HEADER_LEN) as u32;
+    let crc = crc32c::crc32c(&enc.buf[FRAME_HEADER_LEN..]);
+    enc.buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    enc.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    enc.buf
+}
+
 /// Appends frames to the newest segment.
 #[derive(Debug)]
 pub(crate) struct WalWriter {
@@ -198,7 +222,6 @@ pub(crate) struct WalWriter {
     seq: u64,
     file: File,
     size: u64,
-    frame: Vec<u8>,
 }
 
 impl WalWriter {
@@ -221,7 +244,6 @@ impl WalWriter {
             seq,
             file,
             size: HEADER_LEN,
-            frame: Vec::new(),
         })
     }
 
@@ -234,29 +256,18 @@ impl WalWriter {
         }
         let path = segment_path(wal_dir, tail.seq);
         let io = |e| StoreError::io(&path, e);
-        let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
+        let mut file = OpenOptions::new().write(true).open(&path).map_err(io)?;
         if file.metadata().map_err(io)?.len() != tail.valid_len {
             file.set_len(tail.valid_len).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        let mut writer = WalWriter {
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(tail.valid_len)).map_err(io)?;
+        Ok(WalWriter {
             wal_dir: wal_dir.to_owned(),
             seq: tail.seq,
             file,
             size: tail.valid_len,
-            frame: Vec::new(),
-        };
-        writer.seek_end()?;
-        Ok(writer)
-    }
-
-    fn seek_end(&mut self) -> Result<()> {
-        use std::io::{Seek, SeekFrom};
-        let path = self.path();
-        self.file
-            .seek(SeekFrom::Start(self.size))
-            .map_err(|e| StoreError::io(path, e))?;
-        Ok(())
+        })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -271,26 +282,13 @@ impl WalWriter {
         self.size
     }
 
-    /// Writes one frame holding `records` and waits until it is on disk.
-    pub fn append(&mut self, records: &[Record]) -> std::io::Result<()> {
-        let mut enc = Encoder {
-            buf: std::mem::take(&mut self.frame),
-        };
-        enc.buf.clear();
-        enc.buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-        for r in records {
-            enc.record(r);
-        }
-        let payload_len = enc.buf.len() - FRAME_HEADER_LEN;
-        let crc = crc32c::crc32c(&enc.buf[FRAME_HEADER_LEN..]);
-        enc.buf[0..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        enc.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    /// Writes encoded frames and waits until they are on disk.
+    pub fn append(&mut self, frames: &[u8]) -> std::io::Result<()> {
         let result = self
             .file
-            .write_all(&enc.buf)
+            .write_all(frames)
             .and_then(|()| self.file.sync_data());
-        self.size += enc.buf.len() as u64;
-        self.frame = enc.buf;
+        self.size += frames.len() as u64;
         result
     }
 
@@ -317,8 +315,9 @@ mod tests {
 
     fn write_two_frames(dir: &Path) -> PathBuf {
         let mut w = WalWriter::create(dir, 1).unwrap();
-        w.append(&[put(1, "a"), put(2, "b")]).unwrap();
-        w.append(&[put(3, "c")]).unwrap();
+        w.append(&encode_frame(&[put(1, "a"), put(2, "b")]))
+            .unwrap();
+        w.append(&encode_frame(&[put(3, "c")])).unwrap();
         w.path()
     }
 
@@ -330,7 +329,10 @@ mod tests {
         let tail = replay(dir.path(), &mut state).unwrap().unwrap();
         assert_eq!(state.revision, 3);
         assert_eq!(tail.seq, 1);
-        assert_eq!(tail.valid_len, fs::metadata(segment_path(dir.path(), 1)).unwrap().len());
+        assert_eq!(
+            tail.valid_len,
+            fs::metadata(segment_path(dir.path(), 1)).unwrap().len()
+        );
     }
 
     #[test]
@@ -373,10 +375,13 @@ mod tests {
     fn a_gap_in_revisions_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 1).unwrap();
-        w.append(&[put(1, "a")]).unwrap();
-        w.append(&[put(3, "c")]).unwrap();
+        w.append(&encode_frame(&[put(1, "a")])).unwrap();
+        w.append(&encode_frame(&[put(3, "c")])).unwrap();
         let err = replay(dir.path(), &mut State::default()).unwrap_err();
-        assert!(err.to_string().contains("revisions 2..2 are missing"), "{err}");
+        assert!(
+            err.to_string().contains("revisions 2..2 are missing"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -388,7 +393,7 @@ mod tests {
         let mut state = State::default();
         let tail = replay(dir.path(), &mut state).unwrap().unwrap();
         let mut w = WalWriter::resume(dir.path(), tail).unwrap();
-        w.append(&[put(3, "again")]).unwrap();
+        w.append(&encode_frame(&[put(3, "again")])).unwrap();
         drop(w);
         let mut state = State::default();
         replay(dir.path(), &mut state).unwrap();

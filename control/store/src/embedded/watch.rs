@@ -9,7 +9,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{EventBatch, Shared};
 use crate::error::{Result, StoreError};
-use crate::types::{Event, Revision};
+use crate::types::{Event, Events, Revision};
 
 /// Most events handed out at once when replaying history.
 const BACKLOG_CHUNK: usize = 1024;
@@ -51,24 +51,19 @@ impl Watch {
         Ok(())
     }
 
-    pub async fn next(&mut self) -> Option<Result<Vec<Event>>> {
+    pub async fn next(&mut self) -> Option<Result<Events>> {
         loop {
             if !self.backlog.is_empty() {
                 let n = self.backlog.len().min(BACKLOG_CHUNK);
                 let chunk: Vec<Event> = self.backlog.drain(..n).collect();
                 self.next = chunk[chunk.len() - 1].revision() + 1;
-                return Some(Ok(chunk));
+                return Some(Ok(chunk.into()));
             }
             let live = self.live.as_mut()?;
             match live.recv().await {
                 Ok(batch) => {
-                    let events: Vec<Event> = batch
-                        .iter()
-                        .filter(|e| e.revision() >= self.next && e.kv.key.starts_with(&self.prefix))
-                        .cloned()
-                        .collect();
-                    if let Some(last) = events.last() {
-                        self.next = last.revision() + 1;
+                    if let Some(events) = self.select(batch) {
+                        self.next = events[events.len() - 1].revision() + 1;
                         return Some(Ok(events));
                     }
                 }
@@ -84,5 +79,23 @@ impl Watch {
                 }
             }
         }
+    }
+
+    /// The events of `batch` this watch wants. Shares the batch when they are a contiguous
+    /// run of it (the usual case: one prefix per watcher); copies only a scattered selection.
+    fn select(&self, batch: EventBatch) -> Option<Events> {
+        let wanted = |e: &Event| e.revision() >= self.next && e.kv.key.starts_with(&self.prefix);
+        let first = batch.iter().position(wanted)?;
+        let len = batch[first..].iter().take_while(|e| wanted(e)).count();
+        let end = first + len;
+        if !batch[end..].iter().any(wanted) {
+            return Some(Events::shared(batch, first..end));
+        }
+        let picked: Vec<Event> = batch[first..]
+            .iter()
+            .filter(|e| wanted(e))
+            .cloned()
+            .collect();
+        Some(picked.into())
     }
 }

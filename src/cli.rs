@@ -1,0 +1,41 @@
+//! The command line: `skiff <command>`.
+
+use clap::{Parser, Subcommand};
+
+use crate::bench;
+
+/// skiff: a lean Kubernetes-compatible orchestrator with a lock-free bin-packing scheduler
+/// and an eBPF service dataplane.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print skiff's version.
+    Version,
+    /// Measure skiff against baselines in the same run and print a comparison table.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The store: write throughput, watch delivery latency and LIST, embedded vs etcd.
+    Store(bench::store::Args),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Version => {
+                println!("skiff {}", env!("CARGO_PKG_VERSION"));
+                Ok(())
+            }
+            Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
+        }
+    }
+}

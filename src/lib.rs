@@ -1,0 +1,5 @@
+//! The `skiff` binary's library half: command-line commands and the benchmark workloads
+//! (shared by `skiff bench` and the criterion benches in `benches/`).
+
+pub mod bench;
+pub mod cli;
