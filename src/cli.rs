@@ -17,6 +17,8 @@ pub struct Cli {
 enum Command {
     /// Print skiff's version.
     Version,
+    /// Start a cluster: the API server on the embedded store (or etcd), for kubectl.
+    Up(crate::up::Args),
     /// Measure skiff against baselines in the same run and print a comparison table.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -35,6 +37,7 @@ impl Cli {
                 println!("skiff {}", env!("CARGO_PKG_VERSION"));
                 Ok(())
             }
+            Command::Up(args) => crate::up::run(args),
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
         }
     }

@@ -1,0 +1,25 @@
+//! The Kubernetes object model as skiff serves it. Pure logic, no I/O:
+//!
+//! - [`resources`]: every served resource type with its discovery metadata;
+//! - [`kinds`]: per-kind decoding, defaulting and validation (typed, via k8s-openapi);
+//! - [`meta`]: object metadata helpers on JSON values;
+//! - [`selector`] and [`fields`]: label and field selectors;
+//! - [`patch`]: JSON patch, merge patch and strategic merge patch;
+//! - [`table`]: `kubectl get` tables;
+//! - [`error`]: API errors as Kubernetes `Status` objects.
+
+pub mod cron;
+pub mod error;
+pub mod fields;
+pub mod kinds;
+pub mod meta;
+pub mod patch;
+pub mod quantity;
+pub mod resources;
+pub mod selector;
+pub mod table;
+pub mod time;
+pub mod validation;
+
+pub use error::{ApiError, Cause};
+pub use resources::ResourceType;

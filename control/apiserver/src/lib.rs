@@ -1,0 +1,28 @@
+//! skiff's Kubernetes-compatible API server: the REST API real kubectl and client
+//! libraries drive, over HTTPS with bearer tokens, on skiff's revisioned store.
+//!
+//! Request path: [`dispatch`] authenticates and routes ([`router`]); [`objects`],
+//! [`watch`] and [`subresources`] handle resource requests through the [`registry`]
+//! (store access, Secret encryption via [`crypto`]); [`discovery`] serves what clients read
+//! first. [`services`] allocates ClusterIPs and NodePorts; [`namespaces`] runs namespace
+//! termination; [`bootstrap`] creates what exists from the start; [`pki`] holds the
+//! credentials.
+
+mod app;
+mod bootstrap;
+mod crypto;
+mod discovery;
+mod dispatch;
+mod http;
+mod namespaces;
+mod objects;
+mod pki;
+mod protobuf;
+mod registry;
+mod router;
+mod services;
+mod subresources;
+mod watch;
+
+pub use app::{App, Config, Running, start};
+pub use services::Cidr;

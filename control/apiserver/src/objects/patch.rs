@@ -1,0 +1,96 @@
+//! PATCH: JSON patch, merge patch, strategic merge patch, and server-side apply (which
+//! creates the object when it is absent).
+
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+use skiff_api::error::ApiError;
+use skiff_api::meta;
+use skiff_api::patch::{self, PatchType};
+
+use super::input;
+use super::write::{Part, create_object, rv_precondition, update_object};
+use crate::app::App;
+use crate::dispatch::Call;
+use crate::http::{self, BodyType};
+
+/// The patch type of a request, or 415 naming the accepted ones.
+pub fn patch_type(call: &Call) -> Result<PatchType, ApiError> {
+    let ct = call
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    PatchType::from_content_type(ct).ok_or_else(|| {
+        ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format ({ct:?}) - accepted media types \
+             include: application/json-patch+json, application/merge-patch+json, \
+             application/apply-patch+yaml, application/strategic-merge-patch+json"
+        ))
+    })
+}
+
+/// Applies a patch of `ty` to `current`, an object of `kind`.
+pub fn apply(ty: PatchType, kind: &str, current: &Value, doc: &Value) -> Result<Value, ApiError> {
+    match ty {
+        PatchType::Json => patch::json_patch(current, doc),
+        PatchType::Merge => Ok(patch::merge_patch(current, doc)),
+        // Server-side apply is approximated by merging the applied configuration in with
+        // the strategic merge rules; field ownership is not tracked.
+        PatchType::Strategic | PatchType::Apply => patch::strategic_merge(kind, current, doc),
+    }
+}
+
+pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let ty = patch_type(call)?;
+    let doc = http::parse_body(&call.body, BodyType::Json)?;
+    if ty == PatchType::Apply {
+        if call.query.get("fieldManager").is_none() {
+            return Err(ApiError::bad_request(
+                "fieldManager: Required value: is required for apply patch",
+            ));
+        }
+        if app
+            .registry
+            .get(rt, call.namespace(), call.name())
+            .await?
+            .is_none()
+        {
+            let mut obj = doc.clone();
+            input::check_kind(rt, &mut obj)?;
+            input::check_namespace(rt, &mut obj, call.namespace())?;
+            if meta::name(&obj) != Some(call.name()) {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({})",
+                    meta::name(&obj).unwrap_or_default(),
+                    call.name()
+                )));
+            }
+            let (created, warnings) = create_object(app, rt, obj, &call.query).await?;
+            return Ok(http::with_warnings(
+                http::json(StatusCode::CREATED, &created),
+                &warnings,
+            ));
+        }
+    }
+    let precondition = match ty {
+        PatchType::Json => None,
+        _ => rv_precondition(&doc)?,
+    };
+    let (outcome, warnings) = update_object(
+        app,
+        rt,
+        call.namespace(),
+        call.name(),
+        precondition,
+        Part::Main,
+        &call.query,
+        |current| apply(ty, rt.kind, &current.object, &doc),
+    )
+    .await?;
+    Ok(http::with_warnings(
+        http::json(StatusCode::OK, outcome.object()),
+        &warnings,
+    ))
+}

@@ -1,0 +1,369 @@
+//! Subresources: status, scale, binding (the scheduler's write), log, eviction, finalize.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use skiff_api::ResourceType;
+use skiff_api::error::ApiError;
+use skiff_api::meta;
+use skiff_api::resources::Subresource;
+use skiff_api::selector::Selector;
+
+use crate::app::App;
+use crate::dispatch::Call;
+use crate::http::{self, BodyType};
+use crate::objects::patch::{apply, patch_type};
+use crate::objects::write::{
+    DeleteOptions, Deletion, Part, delete_object, deleted_status, rv_precondition,
+};
+use crate::objects::{UpdateOutcome, update_object};
+
+fn not_allowed(method: &Method, rt: &ResourceType, sub: Subresource) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method} {}/{})",
+        rt.plural,
+        sub.name()
+    ))
+}
+
+pub async fn handle(
+    app: &App,
+    method: &Method,
+    sub: Subresource,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    match (sub, method) {
+        (Subresource::Status, &Method::GET) => {
+            let s = app
+                .registry
+                .must_get(rt, call.namespace(), call.name())
+                .await?;
+            Ok(http::json(StatusCode::OK, &s.object))
+        }
+        (Subresource::Status, &Method::PUT | &Method::PATCH) => status(app, method, call).await,
+        (Subresource::Scale, &Method::GET) => {
+            let s = app
+                .registry
+                .must_get(rt, call.namespace(), call.name())
+                .await?;
+            Ok(http::json(StatusCode::OK, &scale_of(&s.object)))
+        }
+        (Subresource::Scale, &Method::PUT | &Method::PATCH) => scale(app, method, call).await,
+        (Subresource::Binding, &Method::POST) => binding(app, call).await,
+        (Subresource::Log, &Method::GET) => log(app, call).await,
+        (Subresource::Eviction, &Method::POST) => eviction(app, call).await,
+        (Subresource::Finalize, &Method::PUT) => finalize(app, call).await,
+        _ => Err(not_allowed(method, rt, sub)),
+    }
+}
+
+async fn status(app: &App, method: &Method, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let (body, ty) = if method == Method::PATCH {
+        (
+            http::parse_body(&call.body, BodyType::Json)?,
+            Some(patch_type(call)?),
+        )
+    } else {
+        (
+            http::parse_body(&call.body, http::body_type(&call.headers)?)?,
+            None,
+        )
+    };
+    let precondition = if ty == Some(skiff_api::patch::PatchType::Json) {
+        None
+    } else {
+        rv_precondition(&body)?
+    };
+    let (outcome, warnings) = update_object(
+        app,
+        rt,
+        call.namespace(),
+        call.name(),
+        precondition,
+        Part::Status,
+        &call.query,
+        |current| match ty {
+            Some(ty) => apply(ty, rt.kind, &current.object, &body),
+            None => Ok(body.clone()),
+        },
+    )
+    .await?;
+    Ok(http::with_warnings(
+        http::json(StatusCode::OK, outcome.object()),
+        &warnings,
+    ))
+}
+
+/// The autoscaling/v1 Scale of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector")
+        .and_then(|s| Selector::from_label_selector(s).ok())
+        .map(|s| s.to_query())
+        .unwrap_or_default();
+    let mut metadata = json!({});
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = obj.pointer(&format!("/metadata/{f}")) {
+            metadata[f] = v.clone();
+        }
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+async fn scale(app: &App, method: &Method, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let body = http::parse_body(&call.body, BodyType::Json)?;
+    let ty = if method == Method::PATCH {
+        Some(patch_type(call)?)
+    } else {
+        None
+    };
+    let precondition = match ty {
+        Some(skiff_api::patch::PatchType::Json) => None,
+        _ => rv_precondition(&body)?,
+    };
+    let (outcome, warnings) = update_object(
+        app,
+        rt,
+        call.namespace(),
+        call.name(),
+        precondition,
+        Part::Main,
+        &call.query,
+        |current| {
+            let desired = match ty {
+                Some(ty) => apply(ty, "Scale", &scale_of(&current.object), &body)?,
+                None => body.clone(),
+            };
+            let replicas = desired
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        "autoscaling",
+                        call.name(),
+                        vec![skiff_api::Cause::required("spec.replicas")],
+                    )
+                })?;
+            if replicas < 0 {
+                return Err(ApiError::invalid(
+                    "Scale",
+                    "autoscaling",
+                    call.name(),
+                    vec![skiff_api::Cause::invalid(
+                        "spec.replicas",
+                        &json!(replicas),
+                        "must be greater than or equal to 0",
+                    )],
+                ));
+            }
+            let mut obj = current.object.clone();
+            obj["spec"]["replicas"] = json!(replicas);
+            Ok(obj)
+        },
+    )
+    .await?;
+    Ok(http::with_warnings(
+        http::json(StatusCode::OK, &scale_of(outcome.object())),
+        &warnings,
+    ))
+}
+
+/// `pods/binding`: assigns a pending pod to a node, once.
+async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let body = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Binding",
+                "",
+                call.name(),
+                vec![skiff_api::Cause::required("target.name")],
+            )
+        })?
+        .to_owned();
+    loop {
+        let current = app
+            .registry
+            .must_get(rt, call.namespace(), call.name())
+            .await?;
+        if meta::deletion_timestamp(&current.object).is_some() {
+            return Err(ApiError::conflict(
+                rt.plural,
+                rt.group,
+                call.name(),
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        if let Some(on) = current
+            .object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                rt.plural,
+                rt.group,
+                call.name(),
+                &format!("pod {} is already assigned to node {on:?}", call.name()),
+            ));
+        }
+        let mut pod = current.object.clone();
+        pod["spec"]["nodeName"] = json!(node);
+        set_condition(&mut pod, "PodScheduled", "True", None);
+        match app.registry.update(rt, &pod, current.revision).await {
+            Ok(_) => {
+                return Ok(http::json(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ));
+            }
+            Err(e) if e.code == 409 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sets (or replaces) a condition in `status.conditions`.
+pub fn set_condition(obj: &mut Value, kind: &str, status: &str, reason: Option<&str>) {
+    let now = skiff_api::time::now();
+    let mut cond =
+        json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+    if let Some(r) = reason {
+        cond["reason"] = json!(r);
+    }
+    if !obj.get("status").is_some_and(Value::is_object) {
+        obj["status"] = json!({});
+    }
+    let conditions = obj["status"]
+        .as_object_mut()
+        .expect("status is an object")
+        .entry("conditions")
+        .or_insert_with(|| json!([]));
+    if let Some(list) = conditions.as_array_mut() {
+        match list.iter_mut().find(|c| c["type"] == kind) {
+            Some(existing) if existing["status"] == status => {}
+            Some(existing) => *existing = cond,
+            None => list.push(cond),
+        }
+    }
+}
+
+async fn log(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let pod = app
+        .registry
+        .must_get(rt, call.namespace(), call.name())
+        .await?
+        .object;
+    let containers: Vec<String> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match call.query.get("container") {
+        Some(c) if containers.iter().any(|n| n == c) => c.to_owned(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {}",
+                call.name()
+            )));
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {}, choose one of: [{}]",
+                call.name(),
+                containers.join(" ")
+            )));
+        }
+    };
+    match pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        None => Err(ApiError::bad_request(format!(
+            "pod {} does not have a host assigned: container {container:?} has not started, so it has no logs yet",
+            call.name()
+        ))),
+        Some(node) => Err(ApiError::unavailable(format!(
+            "no node agent is serving node {node:?}, so the logs of container {container:?} in pod {} are not available",
+            call.name()
+        ))),
+    }
+}
+
+async fn eviction(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let body = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
+    let opts = DeleteOptions {
+        grace_period: body
+            .pointer("/deleteOptions/gracePeriodSeconds")
+            .and_then(Value::as_i64),
+        ..Default::default()
+    };
+    match delete_object(app, rt, call.namespace(), call.name(), &opts).await? {
+        Deletion::Gone(last) | Deletion::Pending(last) => {
+            let mut status = deleted_status(rt, &last);
+            status["code"] = json!(201);
+            Ok(http::json(StatusCode::CREATED, &status))
+        }
+    }
+}
+
+/// `namespaces/{name}/finalize`: replaces `spec.finalizers`.
+async fn finalize(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let body = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
+    let (outcome, _) = update_object(
+        app,
+        rt,
+        None,
+        call.name(),
+        None,
+        Part::Main,
+        &call.query,
+        |current| {
+            let mut obj = current.object.clone();
+            obj["spec"]["finalizers"] = finalizers.clone();
+            Ok(obj)
+        },
+    )
+    .await?;
+    let code = match outcome {
+        UpdateOutcome::Deleted(_) => StatusCode::OK,
+        _ => StatusCode::OK,
+    };
+    Ok(http::json(code, outcome.object()))
+}

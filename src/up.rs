@@ -1,0 +1,96 @@
+//! `skiff up`: the whole control plane in one process, on the embedded store by default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use skiff_apiserver::{Cidr, Config};
+use skiff_store::{AnyStore, EmbeddedOptions, EmbeddedStore, EtcdStore};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where skiff keeps its state: the embedded store, credentials and the admin kubeconfig.
+    #[arg(long, default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// HTTPS address of the API server.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Keep cluster state in etcd at these endpoints instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Range ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Range NodePorts are allocated from.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".skiff"))
+        .unwrap_or_else(|| PathBuf::from(".skiff"))
+}
+
+fn port_range(s: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = s
+        .split_once('-')
+        .with_context(|| format!("--service-node-port-range {s:?} must look like 30000-32767"))?;
+    let (lo, hi): (u16, u16) = (lo.trim().parse()?, hi.trim().parse()?);
+    anyhow::ensure!(lo <= hi, "--service-node-port-range {s:?} is backwards");
+    Ok((lo, hi))
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating {}", args.data_dir.display()))?;
+        let (store, described) = if args.etcd_endpoints.is_empty() {
+            let path = args.data_dir.join("store");
+            let store = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || EmbeddedStore::open(&path, EmbeddedOptions::default())
+            })
+            .await??;
+            (
+                AnyStore::Embedded(store),
+                format!("embedded store in {}", path.display()),
+            )
+        } else {
+            let store = EtcdStore::connect(&args.etcd_endpoints).await?;
+            (
+                AnyStore::Etcd(store),
+                format!("etcd at {}", args.etcd_endpoints.join(",")),
+            )
+        };
+        let config = Config {
+            listen: args.listen,
+            data_dir: args.data_dir.clone(),
+            service_cidr: args
+                .service_cluster_ip_range
+                .parse::<Cidr>()
+                .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range: {e}"))?,
+            node_ports: port_range(&args.service_node_port_range)?,
+        };
+        let running = skiff_apiserver::start(config, store).await?;
+        println!("skiff is running at {} ({described})", running.url);
+        println!("Use it with kubectl:");
+        println!("  export KUBECONFIG={}", running.kubeconfig.display());
+        println!("  kubectl get namespaces");
+        println!("Press Ctrl-C to stop.");
+        shutdown_signal().await;
+        println!("stopping...");
+        running.shutdown().await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
