@@ -156,14 +156,8 @@ pub fn parse_body(bytes: &[u8], kind: BodyType) -> Result<Value, ApiError> {
         ));
     }
     match kind {
-        BodyType::Json => serde_json::from_slice(bytes).or_else(|json_err| {
-            // `application/apply-patch+yaml` and lax clients send YAML under JSON types.
-            serde_yaml_ng::from_slice::<Value>(bytes)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("the request body is not valid JSON: {json_err}"))
-                })
+        BodyType::Json => serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
         }),
         BodyType::Yaml => serde_yaml_ng::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),

@@ -11,7 +11,7 @@ use skiff_api::selector::Selector;
 
 use crate::app::App;
 use crate::dispatch::Call;
-use crate::http::{self, BodyType};
+use crate::http;
 use crate::objects::patch::{apply, patch_type};
 use crate::objects::write::{
     DeleteOptions, Deletion, Part, delete_object, deleted_status, rv_precondition,
@@ -62,7 +62,7 @@ async fn status(app: &App, method: &Method, call: &Call) -> Result<Response, Api
     let rt = call.target.rt;
     let (body, ty) = if method == Method::PATCH {
         (
-            http::parse_body(&call.body, BodyType::Json)?,
+            http::parse_body(&call.body, http::body_type(&call.headers)?)?,
             Some(patch_type(call)?),
         )
     } else {
@@ -129,7 +129,7 @@ fn scale_of(obj: &Value) -> Value {
 
 async fn scale(app: &App, method: &Method, call: &Call) -> Result<Response, ApiError> {
     let rt = call.target.rt;
-    let body = http::parse_body(&call.body, BodyType::Json)?;
+    let body = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
     let ty = if method == Method::PATCH {
         Some(patch_type(call)?)
     } else {

@@ -12,7 +12,7 @@ use super::input;
 use super::write::{Part, create_object, rv_precondition, update_object};
 use crate::app::App;
 use crate::dispatch::Call;
-use crate::http::{self, BodyType};
+use crate::http;
 
 /// The patch type of a request, or 415 naming the accepted ones.
 pub fn patch_type(call: &Call) -> Result<PatchType, ApiError> {
@@ -44,7 +44,7 @@ pub fn apply(ty: PatchType, kind: &str, current: &Value, doc: &Value) -> Result<
 pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
     let rt = call.target.rt;
     let ty = patch_type(call)?;
-    let doc = http::parse_body(&call.body, BodyType::Json)?;
+    let doc = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
     if ty == PatchType::Apply {
         if call.query.get("fieldManager").is_none() {
             return Err(ApiError::bad_request(
