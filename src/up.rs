@@ -24,6 +24,29 @@ pub struct Args {
     /// Range NodePorts are allocated from.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// How often store history is compacted, e.g. `5m`, `90s`.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    compaction_interval: std::time::Duration,
+}
+
+/// `300ms`, `90s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s or 5m"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" | "" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
+    };
+    if ms == 0 {
+        return Err("the interval must be positive".into());
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 fn default_data_dir() -> PathBuf {
@@ -72,6 +95,7 @@ pub fn run(args: Args) -> Result<()> {
                 .parse::<Cidr>()
                 .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range: {e}"))?,
             node_ports: port_range(&args.service_node_port_range)?,
+            compaction_interval: args.compaction_interval,
         };
         let running = skiff_apiserver::start(config, store).await?;
         println!("skiff is running at {} ({described})", running.url);

@@ -26,6 +26,15 @@ impl Cluster {
         Self::spawn(dir, &[], None)
     }
 
+    /// On the embedded store, with extra `skiff up` flags.
+    pub fn start_with(args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-up-")
+            .tempdir()
+            .unwrap();
+        Self::spawn(dir, args, None)
+    }
+
     /// On a real etcd started for this test.
     pub fn start_with_etcd() -> Self {
         let etcd = EtcdServer::start().expect("start etcd");

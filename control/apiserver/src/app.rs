@@ -27,6 +27,8 @@ pub struct Config {
     pub service_cidr: Cidr,
     /// NodePorts come from here.
     pub node_ports: (u16, u16),
+    /// How often store history is compacted (history older than one interval is dropped).
+    pub compaction_interval: std::time::Duration,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             data_dir,
             service_cidr: "10.96.0.0/12".parse().expect("valid default CIDR"),
             node_ports: (30000, 32767),
+            compaction_interval: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -129,6 +132,7 @@ pub async fn start(config: Config, store: AnyStore) -> Result<Running> {
     let server = axum_server::from_tcp_rustls(listener, tls).handle(handle.clone());
     let task = tokio::spawn(server.serve(router.into_make_service()));
     crate::namespaces::spawn_lifecycle(Arc::clone(&app), terminating_rx);
+    crate::compaction::spawn(Arc::clone(&app), config.compaction_interval);
     tracing::info!(%url, "API server listening");
     Ok(Running {
         addr,

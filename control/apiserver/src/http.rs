@@ -156,9 +156,8 @@ pub fn parse_body(bytes: &[u8], kind: BodyType) -> Result<Value, ApiError> {
         ));
     }
     match kind {
-        BodyType::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-        }),
+        BodyType::Json => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}"))),
         BodyType::Yaml => serde_yaml_ng::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
         BodyType::Protobuf => crate::protobuf::decode(bytes),

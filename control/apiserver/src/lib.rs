@@ -10,6 +10,7 @@
 
 mod app;
 mod bootstrap;
+mod compaction;
 mod crypto;
 mod discovery;
 mod dispatch;

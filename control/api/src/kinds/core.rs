@@ -231,6 +231,13 @@ impl Object for ConfigMap {
 impl Object for Secret {
     fn set_defaults(&mut self) {
         self.type_.get_or_insert_with(|| "Opaque".into());
+        // stringData is write-only: merged into data, as Kubernetes does.
+        if let Some(strings) = self.string_data.take() {
+            let data = self.data.get_or_insert_with(BTreeMap::new);
+            for (k, v) in strings {
+                data.insert(k, k8s_openapi::ByteString(v.into_bytes()));
+            }
+        }
     }
 
     fn validate(&self, errs: &mut Errors) {

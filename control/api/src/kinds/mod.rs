@@ -81,10 +81,12 @@ impl<T: Object> KindOps for Typed<T> {
         old: Option<&Value>,
     ) -> Result<Admitted, ApiError> {
         let mut typed: T = decode(rt, obj.clone())?;
+        // Unknown fields are those decoding dropped; compare before defaulting, which may
+        // legitimately remove write-only fields such as a Secret's stringData.
+        let mut unknown_fields = Vec::new();
+        dropped_fields(&obj, &encode(&typed)?, String::new(), &mut unknown_fields);
         typed.set_defaults();
         let object = encode(&typed)?;
-        let mut unknown_fields = Vec::new();
-        dropped_fields(&obj, &object, String::new(), &mut unknown_fields);
         let mut errs = Errors::default();
         validate_meta(rt, &object, &mut errs);
         typed.validate(&mut errs);

@@ -304,3 +304,17 @@ fn cronjob_schedule_is_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn secret_string_data_becomes_data() {
+    let s = admit(
+        "",
+        "Secret",
+        json!({"metadata": {"name": "s", "namespace": "d"},
+        "data": {"a": "YQ=="}, "stringData": {"b": "bee"}}),
+    )
+    .unwrap();
+    assert_eq!(s["data"], json!({"a": "YQ==", "b": "YmVl"}));
+    assert!(s.get("stringData").is_none());
+    assert_eq!(s["type"], "Opaque");
+}
