@@ -28,6 +28,8 @@ enum Command {
 enum BenchCommand {
     /// The store: write throughput, watch delivery latency and LIST, embedded vs etcd.
     Store(bench::store::Args),
+    /// The API server over HTTPS: creates, reads under load, LIST, watch fan-out, footprint.
+    Api(bench::api::Args),
 }
 
 impl Cli {
@@ -39,6 +41,7 @@ impl Cli {
             }
             Command::Up(args) => crate::up::run(args),
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
+            Command::Bench(BenchCommand::Api(args)) => bench::api::run(args),
         }
     }
 }

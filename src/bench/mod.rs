@@ -1,5 +1,8 @@
 //! Benchmarks that compare skiff with a baseline measured in the same run.
 
+pub mod api;
+pub mod api_client;
+pub mod api_workloads;
 pub mod report;
 pub mod store;
 pub mod store_workloads;

@@ -18,6 +18,34 @@ pub struct Row {
     pub meets_target: Option<bool>,
 }
 
+impl Row {
+    /// A row of raw measurements, formatted with `fmt`; `target` is its text and whether the
+    /// first column meets it.
+    pub fn new(
+        metric: impl Into<String>,
+        fmt: &dyn Fn(f64) -> String,
+        raw: &[Option<f64>],
+        target: Option<(&str, bool)>,
+    ) -> Self {
+        Row {
+            metric: metric.into(),
+            values: raw.iter().map(|v| v.map(fmt)).collect(),
+            raw: raw.to_vec(),
+            target: target.map(|(t, _)| t.to_owned()),
+            meets_target: target.map(|(_, ok)| ok),
+        }
+    }
+}
+
+/// Formats for table cells.
+pub fn per_sec(v: f64) -> String {
+    format!("{}/s", thousands(v))
+}
+
+pub fn millis(v: f64) -> String {
+    format!("{v:.1} ms")
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub title: String,

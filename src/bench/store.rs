@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use skiff_store::{AnyStore, EmbeddedOptions, EmbeddedStore, EtcdStore};
 use skiff_testkit::EtcdServer;
 
-use super::report::{Report, Row, median, thousands};
+use super::report::{Report, Row, median, millis, per_sec, thousands};
 use super::store_workloads as work;
 
 #[derive(Debug, clap::Args)]
@@ -209,53 +209,37 @@ async fn measure(backend: &Backend, sizes: &Sizes) -> Result<Measured> {
 }
 
 fn add_rows(report: &mut Report, ours: &Measured, theirs: &Measured, sizes: &Sizes) {
-    let row = |metric: String,
-               fmt: &dyn Fn(f64) -> String,
-               a: Option<f64>,
-               b: Option<f64>,
-               target: Option<(&str, bool)>| Row {
-        metric,
-        values: vec![a.map(fmt), b.map(fmt)],
-        raw: vec![a, b],
-        target: target.map(|(t, _)| t.to_owned()),
-        meets_target: target.map(|(_, ok)| ok),
-    };
-    let per_sec = |v: f64| format!("{}/s", thousands(v));
-    let ms = |v: f64| format!("{v:.1} ms");
     let us_as_ms = |v: f64| format!("{:.2} ms", v / 1000.0);
-    report.rows.push(row(
-        "durable writes, 1 writer".into(),
-        &per_sec,
-        ours.single,
-        theirs.single,
-        None,
-    ));
-    report.rows.push(row(
-        format!("durable writes, {CONCURRENT_WRITERS} writers"),
-        &per_sec,
-        ours.concurrent,
-        theirs.concurrent,
-        ours.concurrent.map(|v| (">= 50,000/s", v >= 50_000.0)),
-    ));
-    report.rows.push(row(
-        format!("watch delivery p50, {WATCHERS} watchers"),
-        &us_as_ms,
-        ours.watch_p50_us,
-        theirs.watch_p50_us,
-        None,
-    ));
-    report.rows.push(row(
-        format!("watch delivery p99, {WATCHERS} watchers"),
-        &us_as_ms,
-        ours.watch_p99_us,
-        theirs.watch_p99_us,
-        ours.watch_p99_us.map(|v| ("<= 1 ms", v <= 1000.0)),
-    ));
-    report.rows.push(row(
-        format!("LIST {} x 1 KiB", thousands(sizes.list_objects as f64)),
-        &ms,
-        ours.list_ms,
-        theirs.list_ms,
-        ours.list_ms.map(|v| ("<= 300 ms", v <= 300.0)),
-    ));
+    report.rows.extend([
+        Row::new(
+            "durable writes, 1 writer",
+            &per_sec,
+            &[ours.single, theirs.single],
+            None,
+        ),
+        Row::new(
+            format!("durable writes, {CONCURRENT_WRITERS} writers"),
+            &per_sec,
+            &[ours.concurrent, theirs.concurrent],
+            ours.concurrent.map(|v| (">= 50,000/s", v >= 50_000.0)),
+        ),
+        Row::new(
+            format!("watch delivery p50, {WATCHERS} watchers"),
+            &us_as_ms,
+            &[ours.watch_p50_us, theirs.watch_p50_us],
+            None,
+        ),
+        Row::new(
+            format!("watch delivery p99, {WATCHERS} watchers"),
+            &us_as_ms,
+            &[ours.watch_p99_us, theirs.watch_p99_us],
+            ours.watch_p99_us.map(|v| ("<= 1 ms", v <= 1000.0)),
+        ),
+        Row::new(
+            format!("LIST {} x 1 KiB", thousands(sizes.list_objects as f64)),
+            &millis,
+            &[ours.list_ms, theirs.list_ms],
+            ours.list_ms.map(|v| ("<= 300 ms", v <= 300.0)),
+        ),
+    ]);
 }

@@ -128,8 +128,13 @@ pub async fn start(config: Config, store: AnyStore) -> Result<Running> {
     pki.write_kubeconfig(&kubeconfig, &url)?;
     let router = Router::new().fallback(handle).with_state(Arc::clone(&app));
     let tls = axum_server::tls_rustls::RustlsConfig::from_config(pki.server_config()?);
+    // TCP_NODELAY: small HTTP/2 frames must not wait for delayed ACKs.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, tls).handle(handle.clone());
+    let server = axum_server::from_tcp(listener)
+        .acceptor(acceptor)
+        .handle(handle.clone());
     let task = tokio::spawn(server.serve(router.into_make_service()));
     crate::namespaces::spawn_lifecycle(Arc::clone(&app), terminating_rx);
     crate::compaction::spawn(Arc::clone(&app), config.compaction_interval);

@@ -63,7 +63,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
             let mut updated = current.object.clone();
             updated["subsets"] = wanted;
             app.registry
-                .update(endpoints, &updated, current.revision)
+                .update(endpoints, updated, current.revision)
                 .await?;
         }
         None => {

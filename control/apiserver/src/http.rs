@@ -90,7 +90,11 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A response whose body is already JSON.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(

@@ -60,7 +60,7 @@ pub async fn begin_termination(
     }
     let stored = app
         .registry
-        .update(namespaces(), &marked, current.revision)
+        .update(namespaces(), marked, current.revision)
         .await?;
     // The lifecycle worker empties it; if the worker is gone the server is stopping and
     // the next start resumes.
@@ -90,7 +90,8 @@ async fn finalize(app: Arc<App>, ns: String) {
                 }
             };
             for item in page.items {
-                let name = meta::name(&item.object).unwrap_or_default().to_owned();
+                let Ok(object) = item.parse() else { continue };
+                let name = meta::name(&object).unwrap_or_default().to_owned();
                 match delete_object(&app, rt, Some(&ns), &name, &force).await {
                     Ok(Deletion::Gone(_)) => {}
                     Ok(Deletion::Pending(_)) => remaining += 1,
@@ -124,9 +125,9 @@ pub fn spawn_lifecycle(app: Arc<App>, mut terminating: mpsc::UnboundedReceiver<S
             .await
         {
             Ok(page) => {
-                for ns in page.items {
-                    if meta::deletion_timestamp(&ns.object).is_some() {
-                        let name = meta::name(&ns.object).unwrap_or_default().to_owned();
+                for ns in page.items.iter().filter_map(|raw| raw.parse().ok()) {
+                    if meta::deletion_timestamp(&ns).is_some() {
+                        let name = meta::name(&ns).unwrap_or_default().to_owned();
                         tokio::spawn(finalize(Arc::clone(&app), name));
                     }
                 }

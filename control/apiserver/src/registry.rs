@@ -25,10 +25,97 @@ pub struct Stored {
     pub revision: Revision,
 }
 
+/// An object as stored (plaintext JSON without its resourceVersion), not yet parsed.
+#[derive(Clone, Debug)]
+pub struct Raw {
+    pub key: String,
+    pub json: Bytes,
+    pub revision: Revision,
+}
+
+impl Raw {
+    /// The object, parsed, with its resourceVersion.
+    pub fn parse(&self) -> Result<Value, ApiError> {
+        let mut object: Value = serde_json::from_slice(&self.json).map_err(|e| {
+            ApiError::internal(format!("stored object {} is not valid JSON: {e}", self.key))
+        })?;
+        meta::set(
+            &mut object,
+            "resourceVersion",
+            Value::String(self.revision.to_string()),
+        );
+        Ok(object)
+    }
+
+    /// The object's JSON with its resourceVersion written in, without parsing it.
+    pub fn render(&self) -> Result<Vec<u8>, ApiError> {
+        match with_resource_version(&self.json, self.revision) {
+            Some(out) => Ok(out),
+            None => {
+                serde_json::to_vec(&self.parse()?).map_err(|e| ApiError::internal(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Inserts `"resourceVersion":"<rv>"` at the start of the top-level `metadata` object of a
+/// JSON document, or `None` if it has none. Scans tokens; never parses values.
+pub fn with_resource_version(json: &[u8], rv: Revision) -> Option<Vec<u8>> {
+    let at = metadata_body(json)?;
+    let field = format!("\"resourceVersion\":\"{rv}\"");
+    let mut out = Vec::with_capacity(json.len() + field.len() + 1);
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(field.as_bytes());
+    let rest = &json[at..];
+    if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+/// The offset just inside the `{` of the top-level `"metadata"` object.
+fn metadata_body(json: &[u8]) -> Option<usize> {
+    let skip_ws = |mut j: usize| {
+        while json.get(j).is_some_and(u8::is_ascii_whitespace) {
+            j += 1;
+        }
+        j
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+                let key = json.get(start..i)?;
+                i += 1;
+                if depth == 1 && key == b"metadata" {
+                    let colon = skip_ws(i);
+                    if json.get(colon) == Some(&b':') {
+                        let open = skip_ws(colon + 1);
+                        return (json.get(open) == Some(&b'{')).then_some(open + 1);
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A page of a list.
 #[derive(Debug)]
 pub struct Page {
-    pub items: Vec<Stored>,
+    pub items: Vec<Raw>,
     pub revision: Revision,
     /// The key to continue from, when the page was cut short.
     pub next: Option<String>,
@@ -62,10 +149,11 @@ impl Registry {
         Registry { store, secrets }
     }
 
-    fn encode(&self, rt: &ResourceType, obj: &Value) -> Result<Bytes, ApiError> {
-        let mut obj = obj.clone();
-        meta::remove(&mut obj, "resourceVersion");
-        let json = serde_json::to_vec(&obj)
+    /// The stored form: JSON without the resourceVersion (removed from `obj`), sealed for
+    /// Secrets.
+    fn encode(&self, rt: &ResourceType, obj: &mut Value) -> Result<Bytes, ApiError> {
+        meta::remove(obj, "resourceVersion");
+        let json = serde_json::to_vec(obj)
             .map_err(|e| ApiError::internal(format!("encoding object: {e}")))?;
         Ok(if rt.kind == "Secret" {
             Bytes::from(self.secrets.seal(&json))
@@ -74,21 +162,42 @@ impl Registry {
         })
     }
 
-    /// The object in `kv`, with its resourceVersion.
-    pub fn decode(&self, kv: &KeyValue) -> Result<Stored, ApiError> {
-        let plain = self.secrets.open(&kv.value).map_err(ApiError::internal)?;
-        let mut object: Value = serde_json::from_slice(&plain).map_err(|e| {
-            ApiError::internal(format!("stored object {} is not valid JSON: {e}", kv.key))
-        })?;
-        meta::set(
-            &mut object,
-            "resourceVersion",
-            Value::String(kv.mod_revision.to_string()),
-        );
-        Ok(Stored {
-            object,
+    /// The object in `kv` as stored (decrypted), not yet parsed.
+    pub fn raw(&self, kv: &KeyValue) -> Result<Raw, ApiError> {
+        let json = match self.secrets.open(&kv.value).map_err(ApiError::internal)? {
+            std::borrow::Cow::Borrowed(_) => kv.value.clone(),
+            std::borrow::Cow::Owned(v) => Bytes::from(v),
+        };
+        Ok(Raw {
+            key: kv.key.clone(),
+            json,
             revision: kv.mod_revision,
         })
+    }
+
+    /// The object in `kv`, with its resourceVersion.
+    pub fn decode(&self, kv: &KeyValue) -> Result<Stored, ApiError> {
+        Ok(Stored {
+            object: self.raw(kv)?.parse()?,
+            revision: kv.mod_revision,
+        })
+    }
+
+    /// One object as stored, not parsed.
+    pub async fn get_raw(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Raw, ApiError> {
+        let key = rt.key(namespace, name);
+        let (kv, _) = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| store_error(rt, name, e))?;
+        let kv = kv.ok_or_else(|| ApiError::not_found(rt.plural, rt.group, name))?;
+        self.raw(&kv)
     }
 
     pub async fn get(
@@ -144,7 +253,7 @@ impl Registry {
         let items = result
             .kvs
             .iter()
-            .map(|kv| self.decode(kv))
+            .map(|kv| self.raw(kv))
             .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
@@ -153,32 +262,34 @@ impl Registry {
         })
     }
 
-    pub async fn create(&self, rt: &ResourceType, obj: &Value) -> Result<Stored, ApiError> {
-        let name = meta::name(obj).unwrap_or_default();
-        let key = rt.key(meta::namespace(obj), name);
+    pub async fn create(&self, rt: &ResourceType, obj: Value) -> Result<Stored, ApiError> {
+        let mut obj = obj;
+        let name = meta::name(&obj).unwrap_or_default().to_owned();
+        let key = rt.key(meta::namespace(&obj), &name);
         let kv = self
             .store
-            .create(&key, self.encode(rt, obj)?)
+            .create(&key, self.encode(rt, &mut obj)?)
             .await
-            .map_err(|e| store_error(rt, name, e))?;
-        with_revision(obj, kv.mod_revision)
+            .map_err(|e| store_error(rt, &name, e))?;
+        Ok(with_revision(obj, kv.mod_revision))
     }
 
     /// Replaces the object if it is still at `expected`.
     pub async fn update(
         &self,
         rt: &ResourceType,
-        obj: &Value,
+        obj: Value,
         expected: Revision,
     ) -> Result<Stored, ApiError> {
-        let name = meta::name(obj).unwrap_or_default();
-        let key = rt.key(meta::namespace(obj), name);
+        let mut obj = obj;
+        let name = meta::name(&obj).unwrap_or_default().to_owned();
+        let key = rt.key(meta::namespace(&obj), &name);
         let kv = self
             .store
-            .update(&key, self.encode(rt, obj)?, expected)
+            .update(&key, self.encode(rt, &mut obj)?, expected)
             .await
-            .map_err(|e| store_error(rt, name, e))?;
-        with_revision(obj, kv.mod_revision)
+            .map_err(|e| store_error(rt, &name, e))?;
+        Ok(with_revision(obj, kv.mod_revision))
     }
 
     /// Deletes the object if it is still at `expected`; returns its last state.
@@ -216,60 +327,40 @@ impl Registry {
             .await
             .map_err(|e| store_error(rt, "", e))
     }
-
-    /// Read-modify-write with retries: `change` gets the current object and returns the new
-    /// one (`None`: nothing to write). With `precondition`, a stale revision is a Conflict;
-    /// without, concurrent writers are retried.
-    pub async fn guaranteed_update<F>(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-        precondition: Option<Revision>,
-        mut change: F,
-    ) -> Result<Stored, ApiError>
-    where
-        F: FnMut(Stored) -> Result<Option<Value>, ApiError>,
-    {
-        loop {
-            let current = self.must_get(rt, namespace, name).await?;
-            if let Some(rv) = precondition
-                && rv != current.revision
-            {
-                return Err(store_error(
-                    rt,
-                    name,
-                    StoreError::Conflict {
-                        key: String::new(),
-                        expected: rv,
-                        current: Box::new(KeyValue {
-                            key: String::new(),
-                            value: Bytes::new(),
-                            create_revision: 0,
-                            mod_revision: current.revision,
-                            version: 0,
-                        }),
-                    },
-                ));
-            }
-            let revision = current.revision;
-            let Some(new) = change(current.clone())? else {
-                return Ok(current);
-            };
-            match self.update(rt, &new, revision).await {
-                Err(e) if e.code == 409 && precondition.is_none() => continue,
-                other => return other,
-            }
-        }
-    }
 }
 
-fn with_revision(obj: &Value, revision: Revision) -> Result<Stored, ApiError> {
-    let mut object = obj.clone();
+fn with_revision(mut object: Value, revision: Revision) -> Stored {
     meta::set(
         &mut object,
         "resourceVersion",
         Value::String(revision.to_string()),
     );
-    Ok(Stored { object, revision })
+    Stored { object, revision }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_versions_are_written_into_metadata() {
+        let rv = |json: &str| {
+            String::from_utf8(with_resource_version(json.as_bytes(), 42).unwrap()).unwrap()
+        };
+        assert_eq!(
+            rv(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{}}"#),
+            r#"{"apiVersion":"v1","kind":"Pod","metadata":{"resourceVersion":"42","name":"p"},"spec":{}}"#
+        );
+        assert_eq!(
+            rv(r#"{"metadata":{}}"#),
+            r#"{"metadata":{"resourceVersion":"42"}}"#
+        );
+        // Nested "metadata" keys and strings that look like keys are not the top-level one.
+        let tricky = r#"{"data":{"metadata":{"x":1}},"k":""metadata":{","metadata":{"name":"m"}}"#;
+        let out = rv(tricky);
+        let parsed: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed["metadata"]["resourceVersion"], "42");
+        assert!(parsed["data"]["metadata"].get("resourceVersion").is_none());
+        assert!(with_resource_version(br#"{"kind":"x"}"#, 1).is_none());
+    }
 }

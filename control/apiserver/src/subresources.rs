@@ -233,7 +233,7 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
         let mut pod = current.object.clone();
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True", None);
-        match app.registry.update(rt, &pod, current.revision).await {
+        match app.registry.update(rt, pod, current.revision).await {
             Ok(_) => {
                 return Ok(http::json(
                     StatusCode::CREATED,

@@ -194,7 +194,7 @@ pub async fn watch(app: &Arc<App>, call: Call) -> Result<Response, ApiError> {
             };
             let (items, revision, _) = collect(app, &all, &w.filter).await?;
             for item in items {
-                w.push("ADDED", item.object);
+                w.push("ADDED", item.parse()?);
             }
             w.last_rv = revision;
             if send_initial {

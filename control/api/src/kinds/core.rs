@@ -229,6 +229,10 @@ impl Object for ConfigMap {
 }
 
 impl Object for Secret {
+    fn write_only() -> &'static [&'static str] {
+        &["stringData"]
+    }
+
     fn set_defaults(&mut self) {
         self.type_.get_or_insert_with(|| "Opaque".into());
         // stringData is write-only: merged into data, as Kubernetes does.

@@ -27,6 +27,10 @@ pub trait Object: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn validate(&self, _errs: &mut Errors) {}
     /// Checks what an update may not change.
     fn validate_update(&self, _old: &Self, _errs: &mut Errors) {}
+    /// Top-level fields accepted on write but never stored (defaulting folds them away).
+    fn write_only() -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The outcome of admitting an object.
@@ -51,22 +55,88 @@ pub trait KindOps: Send + Sync {
 
 struct Typed<T>(std::marker::PhantomData<fn() -> T>);
 
-fn decode<T: DeserializeOwned>(rt: &ResourceType, obj: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(obj).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!(" (at {path})")
-        };
-        ApiError::bad_request(format!(
-            "{} in version {:?} cannot be handled as a {}: {}{at}",
-            rt.kind,
-            rt.version,
-            rt.kind,
-            e.inner()
-        ))
-    })
+/// Decodes `obj` as `T`. On failure, decodes again tracking the path, to say where.
+fn decode<T: DeserializeOwned>(rt: &ResourceType, obj: &Value) -> Result<T, ApiError> {
+    if let Ok(t) = T::deserialize(obj) {
+        return Ok(t);
+    }
+    let err = match serde_path_to_error::deserialize::<_, T>(obj) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let at = if path == "." {
+        String::new()
+    } else {
+        format!(" (at {path})")
+    };
+    Err(ApiError::bad_request(format!(
+        "{} in version {:?} cannot be handled as a {}: {}{at}",
+        rt.kind,
+        rt.version,
+        rt.kind,
+        err.inner()
+    )))
+}
+
+/// A step of a field path.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `spec.containers[0].name`.
+fn render(path: &[Step], last: &str) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    if !out.is_empty() {
+        out.push('.');
+    }
+    out.push_str(last);
+    out
+}
+
+/// Fields present (and not null) in `input` but not in `output`: the ones the schema does
+/// not have, since decoding dropped them. Paths are built only for those.
+fn find_unknown<'a>(
+    input: &'a Value,
+    output: &Value,
+    path: &mut Vec<Step<'a>>,
+    out: &mut Vec<String>,
+) {
+    match (input, output) {
+        (Value::Object(i), Value::Object(o)) => {
+            for (k, v) in i {
+                match o.get(k) {
+                    Some(ov) => {
+                        path.push(Step::Key(k));
+                        find_unknown(v, ov, path, out);
+                        path.pop();
+                    }
+                    None if v.is_null() => {}
+                    None => out.push(render(path, k)),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(o)) => {
+            for (n, (iv, ov)) in i.iter().zip(o).enumerate() {
+                path.push(Step::Index(n));
+                find_unknown(iv, ov, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
 }
 
 fn encode<T: Serialize>(obj: &T) -> Result<Value, ApiError> {
@@ -80,18 +150,22 @@ impl<T: Object> KindOps for Typed<T> {
         obj: Value,
         old: Option<&Value>,
     ) -> Result<Admitted, ApiError> {
-        let mut typed: T = decode(rt, obj.clone())?;
-        // Unknown fields are those decoding dropped; compare before defaulting, which may
-        // legitimately remove write-only fields such as a Secret's stringData.
-        let mut unknown_fields = Vec::new();
-        dropped_fields(&obj, &encode(&typed)?, String::new(), &mut unknown_fields);
+        let mut typed: T = decode(rt, &obj)?;
         typed.set_defaults();
         let object = encode(&typed)?;
+        let mut unknown_fields = Vec::new();
+        let mut input = obj;
+        if let Some(o) = input.as_object_mut() {
+            for field in T::write_only() {
+                o.remove(*field);
+            }
+        }
+        find_unknown(&input, &object, &mut Vec::new(), &mut unknown_fields);
         let mut errs = Errors::default();
         validate_meta(rt, &object, &mut errs);
         typed.validate(&mut errs);
         if let Some(old) = old {
-            let old_typed: T = decode(rt, old.clone())?;
+            let old_typed: T = decode(rt, old)?;
             typed.validate_update(&old_typed, &mut errs);
         }
         if !errs.is_empty() {
@@ -102,32 +176,6 @@ impl<T: Object> KindOps for Typed<T> {
             object,
             unknown_fields,
         })
-    }
-}
-
-/// Fields present (and not null) in `input` but missing from `output`.
-fn dropped_fields(input: &Value, output: &Value, path: String, out: &mut Vec<String>) {
-    match (input, output) {
-        (Value::Object(i), Value::Object(o)) => {
-            for (k, v) in i {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match o.get(k) {
-                    Some(ov) => dropped_fields(v, ov, p, out),
-                    None if v.is_null() => {}
-                    None => out.push(p),
-                }
-            }
-        }
-        (Value::Array(i), Value::Array(o)) => {
-            for (n, (iv, ov)) in i.iter().zip(o).enumerate() {
-                dropped_fields(iv, ov, format!("{path}[{n}]"), out);
-            }
-        }
-        _ => {}
     }
 }
 

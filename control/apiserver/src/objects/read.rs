@@ -7,14 +7,13 @@ use serde_json::{Value, json};
 use skiff_api::ResourceType;
 use skiff_api::error::ApiError;
 use skiff_api::fields::FieldSelector;
-use skiff_api::meta;
 use skiff_api::selector::Selector;
 use skiff_api::table::{self, IncludeObject};
 
 use crate::app::App;
 use crate::dispatch::Call;
 use crate::http::{self, Query};
-use crate::registry::Stored;
+use crate::registry::Raw;
 
 /// Label and field selectors of a list or watch.
 #[derive(Debug, Default)]
@@ -39,6 +38,10 @@ impl Filter {
     pub fn matches(&self, rt: &ResourceType, obj: &Value) -> bool {
         self.labels.matches_object(obj) && self.fields.matches(obj, rt.kind)
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
 }
 
 /// What `?includeObject=` asks rows to carry.
@@ -52,20 +55,20 @@ fn include(q: &Query) -> IncludeObject {
 
 pub async fn get(app: &App, call: &Call) -> Result<Response, ApiError> {
     let rt = call.target.rt;
-    let stored = app
+    let raw = app
         .registry
-        .must_get(rt, call.namespace(), call.name())
+        .get_raw(rt, call.namespace(), call.name())
         .await?;
     if http::wants_table(&call.headers) {
         let now = jiff::Timestamp::now();
-        let row = table::row(rt.kind, &stored.object, include(&call.query), now);
-        let meta = json!({"resourceVersion": stored.revision.to_string()});
+        let row = table::row(rt.kind, &raw.parse()?, include(&call.query), now);
+        let meta = json!({"resourceVersion": raw.revision.to_string()});
         return Ok(http::json(
             StatusCode::OK,
             &table::table(rt.kind, vec![row], meta),
         ));
     }
-    Ok(http::json(StatusCode::OK, &stored.object))
+    Ok(http::json_bytes(StatusCode::OK, raw.render()?))
 }
 
 /// Where a paged list continues: the revision it reads at and the next key.
@@ -105,13 +108,13 @@ pub fn collection_prefix(rt: &ResourceType, ns: Option<&str>) -> String {
     }
 }
 
-/// The matching objects of a collection, one page at most, with the list's revision and
-/// the continue token if there is more.
+/// The matching objects of a collection (as stored, unparsed unless a selector needed them),
+/// one page at most, with the list's revision and the continue token if there is more.
 pub async fn collect(
     app: &App,
     call: &Call,
     filter: &Filter,
-) -> Result<(Vec<Stored>, i64, Option<String>), ApiError> {
+) -> Result<(Vec<Raw>, i64, Option<String>), ApiError> {
     let rt = call.target.rt;
     let q = &call.query;
     let limit = q.int("limit")?.filter(|l| *l > 0).unwrap_or(0) as usize;
@@ -152,18 +155,14 @@ pub async fn collect(
             })?;
         revision = page.revision;
         for item in page.items {
-            if !filter.matches(rt, &item.object) {
+            if !filter.is_empty() && !filter.matches(rt, &item.parse()?) {
                 continue;
             }
             if limit > 0 && items.len() == limit {
                 // Full: continue right at this item.
-                let key = rt.key(
-                    meta::namespace(&item.object),
-                    meta::name(&item.object).unwrap_or_default(),
-                );
                 let token = Continue {
                     revision,
-                    start: key,
+                    start: item.key,
                 };
                 return Ok((items, revision, Some(token.encode())));
             }
@@ -189,20 +188,30 @@ pub async fn list(app: &App, call: &Call) -> Result<Response, ApiError> {
         let include = include(&call.query);
         let rows = items
             .iter()
-            .map(|s| table::row(rt.kind, &s.object, include, now))
-            .collect();
+            .map(|raw| Ok(table::row(rt.kind, &raw.parse()?, include, now)))
+            .collect::<Result<_, ApiError>>()?;
         return Ok(http::json(
             StatusCode::OK,
             &table::table(rt.kind, rows, metadata),
         ));
     }
-    let list = json!({
-        "kind": rt.list_kind(),
-        "apiVersion": rt.api_version(),
-        "metadata": metadata,
-        "items": items.into_iter().map(|s| s.object).collect::<Vec<_>>(),
-    });
-    Ok(http::json(StatusCode::OK, &list))
+    // Items are written as stored, with their resourceVersion spliced in: a big LIST costs
+    // copying, not parsing and re-encoding every object.
+    let head =
+        json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": metadata});
+    let head = serde_json::to_vec(&head).map_err(|e| ApiError::internal(e.to_string()))?;
+    let size: usize = items.iter().map(|i| i.json.len() + 32).sum();
+    let mut body = Vec::with_capacity(head.len() + size + 16);
+    body.extend_from_slice(&head[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&item.render()?);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(http::json_bytes(StatusCode::OK, body))
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub async fn create_object(
             return Ok((object, warnings));
         }
         let allocation = services::allocate(app, rt, &mut object, None).await?;
-        match app.registry.create(rt, &object).await {
+        match app.registry.create(rt, object).await {
             Ok(stored) => return Ok((stored.object, warnings)),
             Err(e) => {
                 allocation.release(app).await;
@@ -255,7 +255,7 @@ where
             }
         }
         let allocation = services::allocate(app, rt, &mut new, Some(&current.object)).await?;
-        match app.registry.update(rt, &new, current.revision).await {
+        match app.registry.update(rt, new, current.revision).await {
             Ok(stored) => {
                 services::release_unused(app, rt, &current.object, &stored.object).await;
                 return Ok((UpdateOutcome::Updated(stored.object), warnings));
@@ -482,7 +482,7 @@ pub async fn delete_object(
             if opts.dry_run {
                 return Ok(Deletion::Pending(marked));
             }
-            match app.registry.update(rt, &marked, current.revision).await {
+            match app.registry.update(rt, marked, current.revision).await {
                 Ok(s) => return Ok(Deletion::Pending(s.object)),
                 Err(e) if e.code == 409 => continue,
                 Err(e) => return Err(e),
@@ -541,8 +541,9 @@ pub async fn delete_collection(app: &App, call: &Call) -> Result<Response, ApiEr
     let (items, revision, _) = collect(app, call, &filter).await?;
     let mut deleted = Vec::new();
     for item in items {
-        let name = meta::name(&item.object).unwrap_or_default().to_owned();
-        let ns = meta::namespace(&item.object).map(str::to_owned);
+        let object = item.parse()?;
+        let name = meta::name(&object).unwrap_or_default().to_owned();
+        let ns = meta::namespace(&object).map(str::to_owned);
         match delete_object(app, rt, ns.as_deref(), &name, &opts).await {
             Ok(Deletion::Gone(obj) | Deletion::Pending(obj)) => deleted.push(obj),
             Err(e) if e.code == 404 => {}
