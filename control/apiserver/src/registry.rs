@@ -356,7 +356,8 @@ mod tests {
             r#"{"metadata":{"resourceVersion":"42"}}"#
         );
         // Nested "metadata" keys and strings that look like keys are not the top-level one.
-        let tricky = r#"{"data":{"metadata":{"x":1}},"k":""metadata":{","metadata":{"name":"m"}}"#;
+        let tricky =
+            r#"{"data":{"metadata":{"x":1}},"k":"\"metadata\":{","metadata":{"name":"m"}}"#;
         let out = rv(tricky);
         let parsed: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed["metadata"]["resourceVersion"], "42");
