@@ -45,6 +45,8 @@ fn up(args: &[String]) -> Result<()> {
         "cargo",
         ["build", "--release", "--locked", "--bin", "skiff"],
     )?;
+    // `cargo xtask up -- --data-dir X` and `cargo xtask up --data-dir X` mean the same.
+    let args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
     let mut skiff = std::process::Command::new("target/release/skiff");
     skiff.arg("up").args(args);
     cmd::run_command(&mut skiff)
