@@ -158,6 +158,22 @@ impl HintTree {
             .or_else(|| self.search(capacity, 2 * i + 1, mid, hi, from, demand))
     }
 
+    /// The node with the most free capacity in `dim` (by the hints), if it fits `demand`:
+    /// the spreading profile's candidate. Descends towards the larger child in O(log n).
+    pub fn find_roomiest(&self, capacity: &Capacity, dim: usize, demand: &Demand) -> Option<usize> {
+        let mut i = 1;
+        while i < self.leaves {
+            let (l, r) = (
+                self.child(capacity, 2 * i, dim),
+                self.child(capacity, 2 * i + 1, dim),
+            );
+            i = if r > l { 2 * i + 1 } else { 2 * i };
+        }
+        let slot = i - self.leaves;
+        let node = self.slots[slot];
+        (node != EMPTY && capacity.fits(node as usize, demand)).then_some(slot)
+    }
+
     /// Whether every inner hint equals the maximum of its children (true when quiescent).
     pub fn is_exact(&self, capacity: &Capacity) -> bool {
         (1..self.leaves).all(|i| {

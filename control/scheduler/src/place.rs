@@ -13,10 +13,11 @@
 use smallvec::SmallVec;
 
 use crate::diagnose::Reason;
+use crate::model::Profile;
 use crate::nodes::{ClassId, NodeId};
 use crate::plan::{Plan, SpreadCheck, counted_in_domain, exact_min, node_affinity_ok};
 use crate::pods::PodId;
-use crate::resources::Demand;
+use crate::resources::{CPU_DIM, Demand};
 use crate::score;
 use crate::state::State;
 use crate::state::carries;
@@ -105,6 +106,24 @@ impl State {
                 }
             }
             return;
+        }
+        if plan.profile == Profile::Spread {
+            // Least-allocated: the roomiest node (in CPU) of each class competes.
+            for &class in &plan.classes {
+                if !self.class_ok(plan, class) {
+                    continue;
+                }
+                let tree = &nodes.class(class).tree;
+                if let Some(slot) = tree.find_roomiest(&nodes.capacity, CPU_DIM, demand) {
+                    let node = tree.slots()[slot];
+                    if self.node_ok(plan, node) {
+                        out.push(Candidate { node, class, slot });
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return;
+            }
         }
         for &class in &plan.classes {
             if !self.class_ok(plan, class) {

@@ -15,6 +15,7 @@
 
 use smallvec::SmallVec;
 
+use crate::diagnose::{Reason, node_reasons};
 use crate::filter::untolerated_taint;
 use crate::model::PreemptionPolicy;
 use crate::nodes::NodeId;
@@ -101,6 +102,9 @@ pub fn find(state: &State, plan: &Plan, priority: i32) -> Result<Preemption, Str
         Some((_, p)) => Ok(p),
         None => Err(summary(state, plan, |node| {
             !statically_ok(state, plan, node)
+                || node_reasons(state, plan, node)
+                    .iter()
+                    .any(Reason::unresolvable)
         })),
     }
 }

@@ -25,7 +25,10 @@ pub fn node(name: &str, zone: &str, cpu_millis: u64, memory: u64) -> Node {
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
 }
 
 pub fn selector(pairs: &[(&str, &str)]) -> Option<LabelSelector> {
