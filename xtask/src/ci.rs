@@ -56,6 +56,22 @@ pub fn run() -> Result<()> {
     test.args(["test", "--workspace", "--all-targets", "--locked"])
         .env("SKIFF_REQUIRE_PRIVILEGED_TESTS", "1");
     cmd::run_command(&mut test)?;
+    // The scheduler's lock-free protocol, model-checked over every interleaving. Its own
+    // target directory: `--cfg skiff_loom` changes every crate's fingerprint.
+    let mut loom = Command::new("cargo");
+    loom.args([
+        "test",
+        "-p",
+        "skiff-scheduler",
+        "--test",
+        "loom",
+        "--release",
+        "--locked",
+        "--target-dir",
+        "target/loom",
+    ])
+    .env("RUSTFLAGS", "--cfg skiff_loom");
+    cmd::run_command(&mut loom)?;
     println!("ci: all checks passed.");
     Ok(())
 }

@@ -129,7 +129,7 @@ impl Capacity {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(skiff_loom)))]
 mod tests {
     use super::*;
     use crate::resources::{CPU_DIM, MEMORY_DIM, PODS_DIM};

@@ -167,7 +167,7 @@ pub fn fit_error(state: &State, plan: &Plan) -> FitError {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(skiff_loom)))]
 mod tests {
     use super::*;
 

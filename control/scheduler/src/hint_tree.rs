@@ -18,7 +18,7 @@
 
 use crate::capacity::Capacity;
 use crate::resources::{Demand, MAX_DIMS};
-use crate::sync::{AtomicU64, SC};
+use crate::sync::{AtomicU64, SC, fence};
 
 /// Marks an empty leaf (padding, or a node that left the class).
 pub const EMPTY: u32 = u32::MAX;
@@ -92,6 +92,8 @@ impl HintTree {
 
     /// Re-propagates the hints above `slot` after its node's free capacity changed.
     pub fn update(&self, capacity: &Capacity, slot: usize) {
+        // The leaf changed (a write) and its ancestors are read next: see `sync::SC`.
+        fence(SC);
         let mut i = (self.leaves + slot) / 2;
         let mut computed = [0u64; MAX_DIMS];
         let computed = &mut computed[..self.dims];
@@ -112,6 +114,8 @@ impl HintTree {
                     // Already right; anything above is the business of whoever set it.
                     return;
                 }
+                // Stored (a write), now re-read the children: see `sync::SC`.
+                fence(SC);
                 let stable = computed.iter().enumerate().all(|(d, c)| {
                     self.child(capacity, 2 * i, d)
                         .max(self.child(capacity, 2 * i + 1, d))
@@ -187,7 +191,7 @@ impl HintTree {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(skiff_loom)))]
 mod tests {
     use super::*;
     use crate::resources::{CPU_DIM, PODS_DIM};

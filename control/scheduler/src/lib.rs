@@ -32,3 +32,6 @@ pub mod verify;
 pub use diagnose::{FitError, Reason};
 pub use model::*;
 pub use scheduler::{Config, Decision, Error, Outcome, Scheduler};
+/// The per-domain counters of the placement protocol, for the loom model (`tests/loom.rs`).
+#[cfg(skiff_loom)]
+pub use terms::Counters;

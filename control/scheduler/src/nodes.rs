@@ -312,7 +312,7 @@ impl Nodes {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(skiff_loom)))]
 mod tests {
     use super::*;
     use crate::model::{TaintEffect, resources};

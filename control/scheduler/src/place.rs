@@ -21,7 +21,7 @@ use crate::resources::{CPU_DIM, Demand};
 use crate::score;
 use crate::state::State;
 use crate::state::carries;
-use crate::sync::SC;
+use crate::sync::{SC, fence};
 use crate::terms::{Counters, Level, Term, Which};
 
 /// Rounds of search and claim before a pod is handed to the exact (single-threaded) pass.
@@ -314,6 +314,9 @@ impl State {
                 reserved.push((&term.carriers, u, None));
             }
         }
+        // Reserved (writes), now validate against others' reservations (reads): a pod
+        // matching a term and a pod carrying it must see each other. See `sync::SC`.
+        fence(SC);
         let valid = self
             .violation(plan, None, c.node, c.class, true, &[])
             .is_none();

@@ -177,7 +177,7 @@ pub fn rank(state: &State, plan: &Plan, demand: &Demand, candidates: &mut [Candi
     candidates.copy_from_slice(&sorted);
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(skiff_loom)))]
 mod tests {
     use super::*;
 

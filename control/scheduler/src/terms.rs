@@ -61,6 +61,14 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Counters for `units` topology units, all zero.
+    #[cfg(skiff_loom)]
+    pub fn with_units(units: usize) -> Self {
+        let mut c = Counters::default();
+        c.ensure(units);
+        c
+    }
+
     fn ensure(&mut self, units: usize) {
         while self.pending.len() < units {
             self.pending.push(AtomicU32::new(0));

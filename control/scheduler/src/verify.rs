@@ -25,7 +25,8 @@ pub struct Schedule<'a> {
     pub nodes: &'a [Node],
     pub placed: Vec<(&'a Pod, &'a str)>,
     pub rejected: Vec<&'a Pod>,
-    /// Pods were removed during the run (preemption): skip the spread check.
+    /// Pods were removed during the run (preemption): skip the checks that removals can
+    /// legitimately break (spread skew, and affinity to a pod that was evicted).
     pub removals: bool,
     pub namespace_labels: &'a HashMap<String, Labels>,
 }
@@ -67,7 +68,14 @@ pub fn check(s: &Schedule<'_>) -> Vec<String> {
         .iter()
         .filter_map(|(p, n)| by_name.get(n).map(|n| (*p, *n)))
         .collect();
-    let domains = Domains::new(&placed_on);
+    // Domains for the topology keys of every term, placed or rejected pods'.
+    let domains = Domains::new(
+        &placed_on,
+        placed_on
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(s.rejected.iter().copied()),
+    );
     // Anti-affinity, both directions (checking every pod's own terms covers both).
     for &(pod, node) in &placed_on {
         for t in &pod.spec.pod_anti_affinity.required {
@@ -83,8 +91,13 @@ pub fn check(s: &Schedule<'_>) -> Vec<String> {
                 }
             }
         }
-        // Required affinity: some pod matching all terms in the domain of each term.
-        let aff = &pod.spec.pod_affinity.required;
+        // Required affinity: some pod matching all terms in the domain of each term. It is
+        // "ignored during execution": evicting the pod it followed does not break it.
+        let aff: &[PodAffinityTerm] = if s.removals {
+            &[]
+        } else {
+            &pod.spec.pod_affinity.required
+        };
         for t in aff {
             let ok = node.labels.get(&t.topology_key).is_some_and(|v| {
                 domains.pods(&t.topology_key, v).iter().any(|&(other, _)| {
@@ -200,10 +213,9 @@ struct Domains<'a> {
 }
 
 impl<'a> Domains<'a> {
-    fn new(placed: &[(&'a Pod, &'a Node)]) -> Self {
-        let mut keys: Vec<&str> = placed
-            .iter()
-            .flat_map(|(p, _)| {
+    fn new(placed: &[(&'a Pod, &'a Node)], pods: impl Iterator<Item = &'a Pod>) -> Self {
+        let mut keys: Vec<&str> = pods
+            .flat_map(|p| {
                 p.spec
                     .pod_anti_affinity
                     .required
