@@ -30,6 +30,8 @@ enum BenchCommand {
     Store(bench::store::Args),
     /// The API server over HTTPS: creates, reads under load, LIST, watch fan-out, footprint.
     Api(bench::api::Args),
+    /// The scheduler core: six workloads on skiff and on kube-scheduler's algorithm.
+    Scheduler(bench::scheduler::Args),
 }
 
 impl Cli {
@@ -42,6 +44,7 @@ impl Cli {
             Command::Up(args) => crate::up::run(args),
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args),
+            Command::Bench(BenchCommand::Scheduler(args)) => bench::scheduler::run(args),
         }
     }
 }

@@ -3,6 +3,9 @@
 pub mod api;
 pub mod api_client;
 pub mod api_workloads;
+pub mod chart;
 pub mod report;
+pub mod scheduler;
+pub mod scheduler_workloads;
 pub mod store;
 pub mod store_workloads;
