@@ -19,6 +19,10 @@ enum Command {
     Version,
     /// Start a cluster: the API server on the embedded store (or etcd), for kubectl.
     Up(crate::up::Args),
+    /// Run the scheduler against a cluster (`skiff up` runs one already).
+    Scheduler(crate::agents::SchedulerArgs),
+    /// Join a cluster as nodes; `--simulated N` runs N simulated nodes.
+    Node(crate::agents::NodeArgs),
     /// Measure skiff against baselines in the same run and print a comparison table.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -42,6 +46,8 @@ impl Cli {
                 Ok(())
             }
             Command::Up(args) => crate::up::run(args),
+            Command::Scheduler(args) => crate::agents::run_scheduler(args),
+            Command::Node(args) => crate::agents::run_node(args),
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args),
             Command::Bench(BenchCommand::Scheduler(args)) => bench::scheduler::run(args),

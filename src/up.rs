@@ -27,6 +27,14 @@ pub struct Args {
     /// How often store history is compacted, e.g. `5m`, `90s`.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     compaction_interval: std::time::Duration,
+    /// Do not run skiff's scheduler (e.g. to run `skiff scheduler` or another one instead).
+    #[arg(long)]
+    no_scheduler: bool,
+    /// Also run this many simulated nodes in this process (for scale work; no containers).
+    #[arg(long, default_value_t = 0)]
+    simulated_nodes: usize,
+    #[command(flatten)]
+    simulated_node: crate::agents::SimulatedNodeTemplate,
 }
 
 /// `300ms`, `90s`, `5m`, `1h`.
@@ -98,7 +106,18 @@ pub fn run(args: Args) -> Result<()> {
             compaction_interval: args.compaction_interval,
         };
         let running = skiff_apiserver::start(config, store).await?;
+        let client = skiff_client::Client::in_process(std::sync::Arc::clone(&running.app));
+        if !args.no_scheduler {
+            skiff_agents::scheduler::spawn(client.clone(), Default::default());
+        }
+        if args.simulated_nodes > 0 {
+            skiff_agents::simnode::start(client, args.simulated_node.options(args.simulated_nodes))
+                .await?;
+        }
         println!("skiff is running at {} ({described})", running.url);
+        if args.simulated_nodes > 0 {
+            println!("{} simulated nodes are registered", args.simulated_nodes);
+        }
         println!("Use it with kubectl:");
         println!("  export KUBECONFIG={}", running.kubeconfig.display());
         println!("  kubectl get namespaces");
@@ -110,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing a SIGTERM handler");
     tokio::select! {

@@ -121,7 +121,7 @@ fn app_selector(app: &str) -> Option<LabelSelector> {
     })
 }
 
-/// 1. The envelope: every node the same, every pod the same.
+/// Workload 1: The envelope: every node the same, every pod the same.
 fn basic_fill(scale: Scale) -> Workload {
     let t = Template::new(100, 500 * MI, "fill");
     Workload {
@@ -138,7 +138,7 @@ fn basic_fill(scale: Scale) -> Workload {
     }
 }
 
-/// 2. Mixed node and pod sizes from a fixed seed, filling about 85% of the CPU: packing shows.
+/// Workload 2: Mixed node and pod sizes from a fixed seed, filling about 85% of the CPU: packing shows.
 fn heterogeneous(scale: Scale) -> Workload {
     let mut rng = StdRng::seed_from_u64(20261123);
     let shapes = [
@@ -190,7 +190,7 @@ fn heterogeneous(scale: Scale) -> Workload {
     }
 }
 
-/// 3. Node selectors, required node affinity and tolerations over labelled, tainted nodes.
+/// Workload 3: Node selectors, required node affinity and tolerations over labelled, tainted nodes.
 fn affinity_and_taints(scale: Scale) -> Workload {
     let mut nodes = perf_nodes(scale.nodes, 10);
     for (i, n) in nodes.iter_mut().enumerate() {
@@ -247,7 +247,7 @@ fn affinity_and_taints(scale: Scale) -> Workload {
     }
 }
 
-/// 4. Required hostname anti-affinity: 20 apps of one replica per node each.
+/// Workload 4: Required hostname anti-affinity: 20 apps of one replica per node each.
 fn anti_affinity(scale: Scale) -> Workload {
     let apps = 20;
     let replicas = scale.pods(1_000);
@@ -278,7 +278,7 @@ fn anti_affinity(scale: Scale) -> Workload {
     }
 }
 
-/// 5. Zone topology spread (maxSkew 1) over 10 zones.
+/// Workload 5: Zone topology spread (maxSkew 1) over 10 zones.
 fn zone_spread(scale: Scale) -> Workload {
     let apps = 20;
     let replicas = scale.pods(1_000);
@@ -313,7 +313,7 @@ fn zone_spread(scale: Scale) -> Workload {
     }
 }
 
-/// 6. A full cluster of low-priority pods (4 x 1 CPU per node, running), then high-priority
+/// Workload 6: A full cluster of low-priority pods (4 x 1 CPU per node, running), then high-priority
 /// arrivals that each need one node's worth of eviction.
 fn preemption(scale: Scale) -> Workload {
     let nodes = perf_nodes(scale.nodes, 10);

@@ -37,13 +37,20 @@ impl Cluster {
 
     /// On a real etcd started for this test.
     pub fn start_with_etcd() -> Self {
+        Self::start_with_etcd_and(&[])
+    }
+
+    /// On a real etcd started for this test, with extra `skiff up` flags.
+    pub fn start_with_etcd_and(args: &[&str]) -> Self {
         let etcd = EtcdServer::start().expect("start etcd");
         let dir = tempfile::Builder::new()
             .prefix("skiff-up-")
             .tempdir()
             .unwrap();
         let endpoint = etcd.endpoint().to_owned();
-        Self::spawn(dir, &["--etcd-endpoints", &endpoint], Some(etcd))
+        let mut all = vec!["--etcd-endpoints", &endpoint];
+        all.extend_from_slice(args);
+        Self::spawn(dir, &all, Some(etcd))
     }
 
     /// Starts again on an existing data directory.

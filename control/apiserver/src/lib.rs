@@ -26,4 +26,13 @@ mod subresources;
 mod watch;
 
 pub use app::{App, Config, Running, start};
+
+/// Serves one request in-process, exactly as over HTTPS (authentication included): how
+/// skiff's own components talk to the API server they run beside.
+pub async fn call(
+    app: std::sync::Arc<App>,
+    req: axum::http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    dispatch::dispatch(app, req).await
+}
 pub use services::Cidr;

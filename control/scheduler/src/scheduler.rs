@@ -190,6 +190,14 @@ impl Scheduler {
         Some(&self.state.nodes.info(self.state.pods.get(id).node).name)
     }
 
+    /// The names of the nodes the scheduler knows.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.state
+            .nodes
+            .ids()
+            .map(|id| &*self.state.nodes.info(id).name)
+    }
+
     /// Every placed pod and its node.
     pub fn placements(&self) -> impl Iterator<Item = (&Pod, &str)> + '_ {
         self.state
