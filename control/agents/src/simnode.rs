@@ -397,8 +397,9 @@ mod tests {
         assert_eq!(a.assign("n2", p("c")), Some(2));
         a.release(&p("a"));
         assert_eq!(a.assign("n1", p("d")), Some(2));
-        for i in 0..250 {
-            a.assign("n3", p(&format!("x{i}")));
+        // Hosts .2 to .254: 253 pods per node.
+        for i in 0..253 {
+            assert!(a.assign("n3", p(&format!("x{i}"))).is_some());
         }
         assert_eq!(a.assign("n3", p("full")), None);
     }
