@@ -1,8 +1,6 @@
 //! A small HTTPS client for the benchmarks: trusts the cluster CA, sends the admin token.
 
-use std::sync::Arc;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 
 #[derive(Clone, Debug)]
@@ -14,24 +12,8 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str, ca_pem: &str, token: &str) -> Result<Self> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots.add(cert.context("parsing the cluster CA")?)?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .build()
-            .context("building the HTTPS client")?;
         Ok(ApiClient {
-            http,
+            http: skiff_client::https_client(ca_pem.as_bytes())?,
             base: base.trim_end_matches('/').to_owned(),
             auth: format!("Bearer {token}"),
         })

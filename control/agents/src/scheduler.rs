@@ -74,24 +74,22 @@ enum Action {
 pub fn spawn(client: Client, options: Options) {
     let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
     let (act_tx, act_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
-    for (path, wrap) in [
-        ("/api/v1/nodes", 0),
-        ("/api/v1/pods", 1),
-        ("/api/v1/namespaces", 2),
-    ] {
-        let (client, tx) = (client.clone(), tx.clone());
-        match wrap {
-            0 => tokio::spawn(informer::run(client, path.into(), move |u| {
-                tx.send(Msg::Nodes(Box::new(u))).is_ok()
-            })),
-            1 => tokio::spawn(informer::run(client, path.into(), move |u| {
-                tx.send(Msg::Pods(Box::new(u))).is_ok()
-            })),
-            _ => tokio::spawn(informer::run(client, path.into(), move |u| {
-                tx.send(Msg::Namespaces(Box::new(u))).is_ok()
-            })),
-        };
-    }
+    tokio::spawn(informer::run(client.clone(), "/api/v1/nodes".into(), {
+        let tx = tx.clone();
+        move |u| tx.send(Msg::Nodes(Box::new(u))).is_ok()
+    }));
+    tokio::spawn(informer::run(client.clone(), "/api/v1/pods".into(), {
+        let tx = tx.clone();
+        move |u| tx.send(Msg::Pods(Box::new(u))).is_ok()
+    }));
+    tokio::spawn(informer::run(
+        client.clone(),
+        "/api/v1/namespaces".into(),
+        {
+            let tx = tx.clone();
+            move |u| tx.send(Msg::Namespaces(Box::new(u))).is_ok()
+        },
+    ));
     let workers = options.workers;
     std::thread::Builder::new()
         .name("skiff-scheduler".into())

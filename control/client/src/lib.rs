@@ -48,6 +48,27 @@ pub fn status_code(e: &anyhow::Error) -> Option<u16> {
     e.downcast_ref::<ApiError>().map(|a| a.code)
 }
 
+/// An HTTP/2-capable HTTPS client that trusts only `ca_pem` (the cluster CA).
+pub fn https_client(ca_pem: &[u8]) -> Result<reqwest::Client> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.context("parsing the cluster CA certificate")?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .tcp_nodelay(true)
+        .build()
+        .context("building the HTTPS client")
+}
+
 #[derive(Clone)]
 enum Transport {
     Https { http: reqwest::Client, base: String },
@@ -80,26 +101,9 @@ pub struct List<T> {
 impl Client {
     /// HTTPS to `base` (e.g. `https://127.0.0.1:6443`), trusting `ca_pem`, with a bearer token.
     pub fn https(base: &str, ca_pem: &[u8], token: &str) -> Result<Self> {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem) {
-            roots.add(cert.context("parsing the cluster CA certificate")?)?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .tcp_nodelay(true)
-            .build()
-            .context("building the HTTPS client")?;
         Ok(Client {
             transport: Transport::Https {
-                http,
+                http: https_client(ca_pem)?,
                 base: base.trim_end_matches('/').to_owned(),
             },
             auth: format!("Bearer {token}"),
