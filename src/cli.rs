@@ -36,6 +36,8 @@ enum BenchCommand {
     Api(bench::api::Args),
     /// The scheduler core: six workloads on skiff and on kube-scheduler's algorithm.
     Scheduler(bench::scheduler::Args),
+    /// The whole control plane: P pods on N simulated nodes, until all are Running.
+    E2e(bench::e2e::Args),
 }
 
 impl Cli {
@@ -51,6 +53,7 @@ impl Cli {
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args),
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args),
             Command::Bench(BenchCommand::Scheduler(args)) => bench::scheduler::run(args),
+            Command::Bench(BenchCommand::E2e(args)) => bench::e2e::run(args),
         }
     }
 }

@@ -216,3 +216,124 @@ fn standalone_scheduler_and_nodes_join_a_cluster_by_kubeconfig() {
             .contains("edge-00002")
     );
 }
+
+const CLASSES: &str = "\
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: batch
+value: 10
+globalDefault: true
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: critical
+value: 1000
+";
+
+#[test]
+fn priority_classes_set_pod_priority_and_preemption_makes_room() {
+    let cluster = Cluster::start_with(&["--simulated-nodes", "2", "--node-cpu", "2"]);
+    let k = cluster.kubectl("1.33");
+    let pcs = k.ok(&["get", "priorityclasses"]);
+    assert!(
+        pcs.contains("system-cluster-critical   2000000000"),
+        "{pcs}"
+    );
+    k.ok_with(&["apply", "-f", "-"], Some(CLASSES));
+    eventually(30, "2 Ready nodes", || {
+        k.ok(&["get", "nodes", "--no-headers"])
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+            .count()
+            == 2
+    });
+    // Four 1-CPU pods of the default class fill both nodes.
+    let fillers: String = (0..4)
+        .map(|i| pod_manifest(&format!("filler-{i}"), "1", "") + "---\n")
+        .collect();
+    k.ok_with(&["apply", "-f", "-"], Some(&fillers));
+    k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod",
+        "--all",
+        "--timeout=60s",
+    ]);
+    let priority = |pod: &str| {
+        k.ok(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.spec.priorityClassName} {.spec.priority}",
+        ])
+    };
+    assert_eq!(priority("filler-0"), "batch 10");
+
+    // A critical pod evicts one of them and runs in its place.
+    k.ok_with(
+        &["apply", "-f", "-"],
+        Some(&pod_manifest(
+            "vip-0",
+            "1",
+            "  priorityClassName: critical\n",
+        )),
+    );
+    k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/vip-0",
+        "--timeout=60s",
+    ]);
+    assert_eq!(priority("vip-0"), "critical 1000");
+    eventually(30, "one filler preempted", || {
+        pods(&k)
+            .iter()
+            .filter(|p| p.0.starts_with("filler"))
+            .count()
+            == 3
+    });
+    let vip = pods(&k).into_iter().find(|p| p.0 == "vip-0").unwrap();
+    let uid = k.ok(&["get", "pod", "vip-0", "-o", "jsonpath={.metadata.uid}"]);
+    eventually(30, "the Preempted event", || {
+        k.ok(&["get", "events"])
+            .contains(&format!("Preempted by pod {uid} on node {}", vip.1))
+    });
+
+    // What kube's Priority admission refuses.
+    let unknown = k.fails(&[
+        "run",
+        "stray",
+        "--image=nginx",
+        "--overrides={\"spec\":{\"priorityClassName\":\"nope\"}}",
+    ]);
+    assert!(
+        unknown.contains("pods \"stray\" is forbidden: no PriorityClass with name nope was found"),
+        "{unknown}"
+    );
+    let direct = k.fails(&[
+        "run",
+        "sneaky",
+        "--image=nginx",
+        "--overrides={\"spec\":{\"priority\":999}}",
+    ]);
+    assert!(
+        direct.contains("the integer value of priority (999) must not be provided in pod spec"),
+        "{direct}"
+    );
+    let second_default = k.fails(&[
+        "create",
+        "priorityclass",
+        "other",
+        "--value=5",
+        "--global-default",
+    ]);
+    assert!(
+        second_default.contains(
+            "PriorityClass batch is already marked as default. Only one default can exist"
+        ),
+        "{second_default}"
+    );
+}

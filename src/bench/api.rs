@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// An API server on a fresh store of the chosen kind, in this process.
-async fn serve(
+pub(super) async fn serve(
     etcd: bool,
 ) -> Result<(
     skiff_apiserver::Running,

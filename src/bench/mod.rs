@@ -4,6 +4,7 @@ pub mod api;
 pub mod api_client;
 pub mod api_workloads;
 pub mod chart;
+pub mod e2e;
 pub mod report;
 pub mod scheduler;
 pub mod scheduler_workloads;

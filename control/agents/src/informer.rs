@@ -9,6 +9,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use skiff_client::{Client, EventType};
 
+use crate::watched::WatchedPod;
+
 /// What an informer reports.
 #[derive(Debug)]
 pub enum Update<T> {
@@ -104,10 +106,22 @@ fn backoff(failures: u32) -> Duration {
 }
 
 fn resource_version<T: Object>(o: &T) -> Option<String> {
-    o.metadata().resource_version.clone()
+    o.resource_version().map(str::to_owned)
 }
 
-/// The Kubernetes object types informers handle.
-pub trait Object: DeserializeOwned + Metadata<Ty = ObjectMeta> + Send + 'static {}
+/// The object types informers handle: Kubernetes objects, or lazily decoded views of them.
+pub trait Object: DeserializeOwned + Send + 'static {
+    fn resource_version(&self) -> Option<&str>;
+}
 
-impl<T: DeserializeOwned + Metadata<Ty = ObjectMeta> + Send + 'static> Object for T {}
+impl<T: DeserializeOwned + Metadata<Ty = ObjectMeta> + Send + 'static> Object for T {
+    fn resource_version(&self) -> Option<&str> {
+        self.metadata().resource_version.as_deref()
+    }
+}
+
+impl Object for WatchedPod {
+    fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+}

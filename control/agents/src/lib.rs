@@ -6,8 +6,10 @@
 //! - [`simnode`]: simulated nodes. Thousands of them in one process register, keep their
 //!   Leases fresh and run the pods bound to them (status only, no containers): how one
 //!   machine stands in for a large cluster.
-//! - [`informer`]: list-then-watch, shared by both.
+//! - [`informer`]: list-then-watch, shared by both; [`watched`]: pods as they watch them,
+//!   decoded in full only when acted on.
 
 pub mod informer;
 pub mod scheduler;
 pub mod simnode;
+pub mod watched;

@@ -22,6 +22,7 @@ use skiff_scheduler::{Config, Outcome, Pod, PodKey, Scheduler};
 use tokio::sync::Semaphore;
 
 use crate::informer::{self, Update};
+use crate::watched::WatchedPod;
 
 /// The name on events and conditions, as kube-scheduler's.
 pub const COMPONENT: &str = "default-scheduler";
@@ -46,7 +47,7 @@ impl Default for Options {
 /// What the scheduling thread learns.
 enum Msg {
     Nodes(Box<Update<core::Node>>),
-    Pods(Box<Update<core::Pod>>),
+    Pods(Box<Update<WatchedPod>>),
     Namespaces(Box<Update<core::Namespace>>),
     /// A binding failed: the API has the truth; forget our placement.
     BindFailed(PodKey),
@@ -60,6 +61,7 @@ enum Action {
     },
     Preempt {
         key: PodKey,
+        uid: String,
         node: Arc<str>,
         victims: Vec<PodKey>,
     },
@@ -126,26 +128,8 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
-fn key_of(p: &core::Pod) -> PodKey {
-    PodKey::new(
-        p.metadata.namespace.as_deref().unwrap_or("default"),
-        p.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// Whether a pod still holds resources on its node (kube counts pods until they finish).
-fn finished(p: &core::Pod) -> bool {
-    matches!(
-        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
-
-fn node_name(p: &core::Pod) -> Option<&str> {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .filter(|n| !n.is_empty())
+fn key_of(p: &WatchedPod) -> PodKey {
+    PodKey::new(&p.namespace, &p.name)
 }
 
 impl Loop {
@@ -198,14 +182,12 @@ impl Loop {
                         self.uids.remove(&d.key);
                         Action::Bind { key: d.key, node }
                     }
-                    Outcome::Preempting { node, victims } => {
-                        self.uids.remove(&d.key);
-                        Action::Preempt {
-                            key: d.key,
-                            node,
-                            victims,
-                        }
-                    }
+                    Outcome::Preempting { node, victims } => Action::Preempt {
+                        uid: self.uids.remove(&d.key).unwrap_or_default(),
+                        key: d.key,
+                        node,
+                        victims,
+                    },
                     Outcome::Unschedulable { pod, error } => {
                         let message = error.to_string();
                         match self.park(pod, message.clone()) {
@@ -343,7 +325,7 @@ impl Loop {
         }
     }
 
-    fn pods(&mut self, u: Update<core::Pod>) {
+    fn pods(&mut self, u: Update<WatchedPod>) {
         match u {
             Update::Snapshot(all) => {
                 let keys: std::collections::HashSet<PodKey> = all.iter().map(key_of).collect();
@@ -375,16 +357,17 @@ impl Loop {
         }
     }
 
-    fn pod(&mut self, p: core::Pod) {
+    fn pod(&mut self, p: WatchedPod) {
         let key = key_of(&p);
-        if finished(&p) {
+        // Kube counts a pod's resources on its node until it finishes.
+        if p.finished() {
             if self.core.remove_pod(&key) {
                 self.cluster_changed = true;
             }
             self.forget_pending(&key);
             return;
         }
-        match node_name(&p) {
+        match p.node_name.as_deref() {
             Some(node) => {
                 self.forget_pending(&key);
                 if self.core.node_of(&key) == Some(node) {
@@ -392,10 +375,11 @@ impl Loop {
                 }
                 // Bound by someone else (or elsewhere than we thought): account for it there.
                 self.core.remove_pod(&key);
+                let Some(full) = decoded(&p) else { return };
                 let Some(pod) = self
                     .interner
-                    .pod(&p)
-                    .or_else(|| foreign(&mut self.interner, &p))
+                    .pod(&full)
+                    .or_else(|| foreign(&mut self.interner, &full))
                 else {
                     return;
                 };
@@ -404,7 +388,7 @@ impl Loop {
                 }
             }
             None => {
-                if p.metadata.deletion_timestamp.is_some()
+                if p.deleting
                     || self.queued.contains_key(&key)
                     || self.parked.contains_key(&key)
                     || self.core.node_of(&key).is_some()
@@ -412,10 +396,10 @@ impl Loop {
                     return;
                 }
                 // Another scheduler's pod: not ours to place.
-                let Some(pod) = self.interner.pod(&p) else {
+                let Some(pod) = decoded(&p).and_then(|full| self.interner.pod(&full)) else {
                     return;
                 };
-                if let Some(uid) = p.metadata.uid.clone() {
+                if let Some(uid) = p.uid {
                     self.uids.insert(key.clone(), uid);
                 }
                 self.order.push_back(key.clone());
@@ -423,6 +407,13 @@ impl Loop {
             }
         }
     }
+}
+
+/// The whole pod; one the API served but that does not decode is logged and left alone.
+fn decoded(p: &WatchedPod) -> Option<core::Pod> {
+    p.decode()
+        .inspect_err(|e| tracing::warn!(error = %e, "scheduler: ignoring a pod"))
+        .ok()
 }
 
 /// A bound pod that names another scheduler still takes room: account it with the default
@@ -451,9 +442,12 @@ async fn bind_loop(
         tokio::spawn(async move {
             let result = match &action {
                 Action::Bind { key, node } => bind(&client, key, node).await,
-                Action::Preempt { key, node, victims } => {
-                    preempt(&client, key, node, victims).await
-                }
+                Action::Preempt {
+                    key,
+                    uid,
+                    node,
+                    victims,
+                } => preempt(&client, key, uid, node, victims).await,
                 Action::Report { key, uid, message } => report(&client, key, uid, message).await,
             };
             if let Err(e) = result {
@@ -489,7 +483,15 @@ async fn bind(client: &Client, key: &PodKey, node: &str) -> Result<()> {
     Ok(())
 }
 
-async fn preempt(client: &Client, key: &PodKey, node: &str, victims: &[PodKey]) -> Result<()> {
+/// Nominates the node, deletes the victims (each gets a `Preempted` event, as kube-scheduler
+/// records), then binds.
+async fn preempt(
+    client: &Client,
+    key: &PodKey,
+    uid: &str,
+    node: &str,
+    victims: &[PodKey],
+) -> Result<()> {
     client
         .merge_patch(
             &format!("{}/status", pod_path(key)),
@@ -497,13 +499,58 @@ async fn preempt(client: &Client, key: &PodKey, node: &str, victims: &[PodKey]) 
         )
         .await?;
     for v in victims {
-        match client.delete(&pod_path(v)).await {
-            Ok(_) => {}
-            Err(e) if status_code(&e) == Some(404) => {}
+        let gone = match client.delete(&pod_path(v)).await {
+            Ok(body) => body,
+            Err(e) if status_code(&e) == Some(404) => continue,
             Err(e) => return Err(e),
+        };
+        let victim_uid = serde_json::from_slice::<serde_json::Value>(&gone)
+            .ok()
+            .and_then(|o| {
+                o.pointer("/metadata/uid")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let message = format!("Preempted by pod {uid} on node {node}");
+        if let Err(e) = event(client, v, &victim_uid, "Normal", "Preempted", &message).await {
+            tracing::debug!(pod = %v, error = %e, "recording a preemption");
         }
     }
     bind(client, key, node).await
+}
+
+/// Records an event about a pod, from the scheduler.
+async fn event(
+    client: &Client,
+    key: &PodKey,
+    uid: &str,
+    kind: &str,
+    reason: &str,
+    message: &str,
+) -> Result<()> {
+    let now = skiff_api::time::now();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{}.", key.name), "namespace": &*key.namespace},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": &*key.namespace, "name": &*key.name, "uid": uid},
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    client
+        .post(
+            &format!("/api/v1/namespaces/{}/events", key.namespace),
+            &event,
+        )
+        .await?;
+    Ok(())
 }
 
 async fn report(client: &Client, key: &PodKey, uid: &str, message: &str) -> Result<()> {
@@ -521,25 +568,5 @@ async fn report(client: &Client, key: &PodKey, uid: &str, message: &str) -> Resu
             }]}}),
         )
         .await?;
-    let event = json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": format!("{}.", key.name), "namespace": &*key.namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": &*key.namespace, "name": &*key.name, "uid": uid},
-        "reason": "FailedScheduling",
-        "message": message,
-        "type": "Warning",
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    });
-    client
-        .post(
-            &format!("/api/v1/namespaces/{}/events", key.namespace),
-            &event,
-        )
-        .await?;
-    Ok(())
+    event(client, key, uid, "Warning", "FailedScheduling", message).await
 }

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1 as core;
 use serde_json::{Value, json};
 use skiff_client::{Client, status_code};
 use tokio::sync::Semaphore;
 
 use crate::informer::{self, Update};
+use crate::watched::WatchedPod;
 
 pub const SIMULATED_LABEL: &str = "skiff.io/simulated";
 const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
@@ -261,7 +261,7 @@ async fn run_pods(client: Client, o: Arc<Options>) {
     let addresses = Arc::new(Mutex::new(Addresses::default()));
     let permits = Arc::new(Semaphore::new(o.concurrency.max(1)));
     let handle = tokio::runtime::Handle::current();
-    informer::run::<core::Pod>(
+    informer::run::<WatchedPod>(
         client.clone(),
         "/api/v1/pods?fieldSelector=spec.nodeName!%3D".into(),
         move |u| {
@@ -274,23 +274,17 @@ async fn run_pods(client: Client, o: Arc<Options>) {
                 }
             };
             for p in pods {
-                let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                let Some(node) = p.node_name.as_deref() else {
                     continue;
                 };
-                let Some(&i) = index.get(&node) else { continue };
-                let work = if p.metadata.deletion_timestamp.is_some() {
+                let Some(&i) = index.get(node) else { continue };
+                let work = if p.deleting {
                     Work::Finish
-                } else if p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .unwrap_or("Pending")
-                    == "Pending"
-                {
+                } else if p.phase.as_deref().unwrap_or("Pending") == "Pending" {
                     let Some(host) = addresses
                         .lock()
                         .expect("not poisoned")
-                        .assign(&node, ident(&p))
+                        .assign(node, ident(&p))
                     else {
                         tracing::warn!(%node, "no pod address left on the simulated node");
                         continue;
@@ -315,11 +309,8 @@ async fn run_pods(client: Client, o: Arc<Options>) {
     .await;
 }
 
-fn ident(p: &core::Pod) -> (String, String) {
-    (
-        p.metadata.namespace.clone().unwrap_or_default(),
-        p.metadata.name.clone().unwrap_or_default(),
-    )
+fn ident(p: &WatchedPod) -> (String, String) {
+    (p.namespace.clone(), p.name.clone())
 }
 
 enum Work {
@@ -330,8 +321,8 @@ enum Work {
 }
 
 impl Work {
-    async fn run(&self, client: &Client, p: &core::Pod) -> Result<()> {
-        let (ns, name) = ident(p);
+    async fn run(&self, client: &Client, p: &WatchedPod) -> Result<()> {
+        let (ns, name) = (&p.namespace, &p.name);
         let path = format!("/api/v1/namespaces/{ns}/pods/{name}");
         match *self {
             Work::Finish => {
@@ -349,7 +340,8 @@ impl Work {
                 let ip = Ipv4Addr::new(10, a, b, host).to_string();
                 let node_ip = Ipv4Addr::new(10, a, b, 1).to_string();
                 let now = skiff_api::time::now();
-                let containers: Vec<Value> = p
+                let pod = p.decode()?;
+                let containers: Vec<Value> = pod
                     .spec
                     .as_ref()
                     .map(|s| s.containers.as_slice())

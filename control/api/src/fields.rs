@@ -126,6 +126,13 @@ impl FieldSelector {
         })
     }
 
+    /// Where the fields the selector compares live (JSON pointers).
+    pub fn pointers<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'static str> + 'a {
+        self.terms
+            .iter()
+            .map(move |t| pointer(kind, &t.field).expect("checked at parse"))
+    }
+
     /// `Some(name)` when the selector pins `metadata.name` (a watch on one object).
     pub fn pinned_name(&self) -> Option<&str> {
         self.terms

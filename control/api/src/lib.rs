@@ -3,7 +3,8 @@
 //! - [`resources`]: every served resource type with its discovery metadata;
 //! - [`kinds`]: per-kind decoding, defaulting and validation (typed, via k8s-openapi);
 //! - [`meta`]: object metadata helpers on JSON values;
-//! - [`selector`] and [`fields`]: label and field selectors;
+//! - [`selector`] and [`fields`]: label and field selectors; [`sparse`]: the fields they read,
+//!   straight from stored JSON;
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch;
 //! - [`table`]: `kubectl get` tables;
 //! - [`error`]: API errors as Kubernetes `Status` objects.
@@ -17,6 +18,7 @@ pub mod patch;
 pub mod quantity;
 pub mod resources;
 pub mod selector;
+pub mod sparse;
 pub mod table;
 pub mod time;
 pub mod validation;

@@ -99,16 +99,34 @@ pub fn controller_ref(obj: &Value) -> Option<&Value> {
         .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
 }
 
-/// Everything but `metadata` and `status`: what a generation counts changes of.
-pub fn spec_part(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("metadata");
-        o.remove("status");
-        o.remove("apiVersion");
-        o.remove("kind");
-    }
-    v
+/// Whether two objects agree on every top-level field not in `skip`, without copying either.
+fn equal_except(a: &Value, b: &Value, skip: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip.contains(&k.as_str())).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether the spec part (everything but `metadata`, `status`, `apiVersion` and `kind`, what
+/// a generation counts changes of) is the same in both.
+pub fn same_spec(a: &Value, b: &Value) -> bool {
+    equal_except(a, b, &["metadata", "status", "apiVersion", "kind"])
+}
+
+/// Whether two versions of an object are the same but for their resourceVersion (a missing
+/// `metadata` counts as an empty one).
+pub fn same_but_resource_version(a: &Value, b: &Value) -> bool {
+    let empty = Value::Object(Map::new());
+    equal_except(a, b, &["metadata"])
+        && equal_except(
+            a.get("metadata").unwrap_or(&empty),
+            b.get("metadata").unwrap_or(&empty),
+            &["resourceVersion"],
+        )
 }
 
 #[cfg(test)]
@@ -123,8 +141,35 @@ mod tests {
         set(&mut o, "labels", json!({"app": "web"}));
         assert_eq!(name(&o), Some("web"));
         assert_eq!(labels(&o).get("app").map(String::as_str), Some("web"));
-        assert_eq!(spec_part(&o), json!({"spec": {"a": 1}}));
+        let mut other = o.clone();
+        other["status"] = json!({"b": 3});
+        other["apiVersion"] = json!("v1");
+        assert!(same_spec(&o, &other));
+        other["spec"]["a"] = json!(2);
+        assert!(!same_spec(&o, &other));
         remove(&mut o, "labels");
         assert!(labels(&o).is_empty());
+    }
+
+    #[test]
+    fn equality_but_for_the_resource_version() {
+        let a =
+            json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "1"}, "spec": {}});
+        let mut b = a.clone();
+        b["metadata"]["resourceVersion"] = json!("7");
+        assert!(same_but_resource_version(&a, &b));
+        remove(&mut b, "resourceVersion");
+        assert!(same_but_resource_version(&a, &b));
+        b["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!same_but_resource_version(&a, &b));
+        let no_meta = json!({"kind": "Pod", "spec": {}});
+        assert!(same_but_resource_version(
+            &no_meta,
+            &json!({"kind": "Pod", "spec": {}, "metadata": {}})
+        ));
+        assert!(!same_but_resource_version(
+            &no_meta,
+            &json!({"kind": "Pod"})
+        ));
     }
 }

@@ -397,6 +397,18 @@ pub static RESOURCES: &[ResourceType] = &[
         sub = &[],
         generation = false
     ),
+    rt!(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        ns = false,
+        short = &["pc"],
+        cat = &[],
+        sub = &[],
+        generation = false
+    ),
 ];
 
 /// The served resource at `group/version/plural`.

@@ -1,5 +1,5 @@
-//! What exists from the first start: the standard namespaces, and the `kubernetes`
-//! Service with Endpoints pointing at the API server.
+//! What exists from the first start: the standard namespaces, the `kubernetes` Service with
+//! Endpoints pointing at the API server, and the system PriorityClasses.
 
 use serde_json::json;
 use skiff_api::error::ApiError;
@@ -78,6 +78,7 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
             .await?;
         }
     }
+    crate::priority::bootstrap(app).await?;
     crate::services::repair(app).await?;
     Ok(())
 }

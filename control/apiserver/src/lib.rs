@@ -4,8 +4,8 @@
 //! Request path: [`dispatch`] authenticates and routes ([`router`]); [`objects`],
 //! [`watch`] and [`subresources`] handle resource requests through the [`registry`]
 //! (store access, Secret encryption via [`crypto`]); [`discovery`] serves what clients read
-//! first. [`services`] allocates ClusterIPs and NodePorts; [`namespaces`] runs namespace
-//! termination; [`bootstrap`] creates what exists from the start; [`pki`] holds the
+//! first. [`services`] allocates ClusterIPs and NodePorts; [`priority`] resolves pod
+//! priorities from PriorityClasses; [`namespaces`] runs namespace termination; [`bootstrap`] creates what exists from the start; [`pki`] holds the
 //! credentials.
 
 mod app;
@@ -18,6 +18,7 @@ mod http;
 mod namespaces;
 mod objects;
 mod pki;
+mod priority;
 mod protobuf;
 mod registry;
 mod router;

@@ -18,11 +18,34 @@ pub struct Registry {
     secrets: SecretBox,
 }
 
-/// An object as read, with the revision it was last written at.
+/// An object as read or written, with the revision it was last written at.
 #[derive(Clone, Debug)]
 pub struct Stored {
     pub object: Value,
     pub revision: Revision,
+    /// `object` as stored (plaintext JSON without its resourceVersion); `None` for an object
+    /// that was never stored (a dry run).
+    json: Option<Bytes>,
+}
+
+impl Stored {
+    /// An object that is not in the store.
+    pub fn unsaved(object: Value) -> Self {
+        Stored {
+            object,
+            revision: 0,
+            json: None,
+        }
+    }
+
+    /// The object's JSON for a response: the stored bytes with the resourceVersion spliced
+    /// in, without encoding the object again.
+    pub fn to_json(&self) -> Vec<u8> {
+        self.json
+            .as_ref()
+            .and_then(|j| with_resource_version(j, self.revision))
+            .unwrap_or_else(|| serde_json::to_vec(&self.object).unwrap_or_default())
+    }
 }
 
 /// An object as stored (plaintext JSON without its resourceVersion), not yet parsed.
@@ -49,10 +72,21 @@ impl Raw {
 
     /// The object's JSON with its resourceVersion written in, without parsing it.
     pub fn render(&self) -> Result<Vec<u8>, ApiError> {
-        match with_resource_version(&self.json, self.revision) {
+        self.render_at(self.revision)
+    }
+
+    /// Like [`Raw::render`], with resourceVersion `rv` (a deletion's revision, say).
+    pub fn render_at(&self, rv: Revision) -> Result<Vec<u8>, ApiError> {
+        match with_resource_version(&self.json, rv) {
             Some(out) => Ok(out),
             None => {
-                serde_json::to_vec(&self.parse()?).map_err(|e| ApiError::internal(e.to_string()))
+                let mut object = self.parse()?;
+                meta::set(
+                    &mut object,
+                    "resourceVersion",
+                    Value::String(rv.to_string()),
+                );
+                serde_json::to_vec(&object).map_err(|e| ApiError::internal(e.to_string()))
             }
         }
     }
@@ -149,17 +183,20 @@ impl Registry {
         Registry { store, secrets }
     }
 
-    /// The stored form: JSON without the resourceVersion (removed from `obj`), sealed for
-    /// Secrets.
-    fn encode(&self, rt: &ResourceType, obj: &mut Value) -> Result<Bytes, ApiError> {
+    /// The stored form: JSON without the resourceVersion (removed from `obj`), and the
+    /// bytes to store: the same, sealed for Secrets.
+    fn encode(&self, rt: &ResourceType, obj: &mut Value) -> Result<(Bytes, Bytes), ApiError> {
         meta::remove(obj, "resourceVersion");
-        let json = serde_json::to_vec(obj)
-            .map_err(|e| ApiError::internal(format!("encoding object: {e}")))?;
-        Ok(if rt.kind == "Secret" {
+        let json = Bytes::from(
+            serde_json::to_vec(obj)
+                .map_err(|e| ApiError::internal(format!("encoding object: {e}")))?,
+        );
+        let sealed = if rt.kind == "Secret" {
             Bytes::from(self.secrets.seal(&json))
         } else {
-            Bytes::from(json)
-        })
+            json.clone()
+        };
+        Ok((json, sealed))
     }
 
     /// The object in `kv` as stored (decrypted), not yet parsed.
@@ -177,9 +214,11 @@ impl Registry {
 
     /// The object in `kv`, with its resourceVersion.
     pub fn decode(&self, kv: &KeyValue) -> Result<Stored, ApiError> {
+        let raw = self.raw(kv)?;
         Ok(Stored {
-            object: self.raw(kv)?.parse()?,
+            object: raw.parse()?,
             revision: kv.mod_revision,
+            json: Some(raw.json),
         })
     }
 
@@ -266,12 +305,13 @@ impl Registry {
         let mut obj = obj;
         let name = meta::name(&obj).unwrap_or_default().to_owned();
         let key = rt.key(meta::namespace(&obj), &name);
+        let (json, sealed) = self.encode(rt, &mut obj)?;
         let kv = self
             .store
-            .create(&key, self.encode(rt, &mut obj)?)
+            .create(&key, sealed)
             .await
             .map_err(|e| store_error(rt, &name, e))?;
-        Ok(with_revision(obj, kv.mod_revision))
+        Ok(with_revision(obj, kv.mod_revision, json))
     }
 
     /// Replaces the object if it is still at `expected`.
@@ -284,12 +324,13 @@ impl Registry {
         let mut obj = obj;
         let name = meta::name(&obj).unwrap_or_default().to_owned();
         let key = rt.key(meta::namespace(&obj), &name);
+        let (json, sealed) = self.encode(rt, &mut obj)?;
         let kv = self
             .store
-            .update(&key, self.encode(rt, &mut obj)?, expected)
+            .update(&key, sealed, expected)
             .await
             .map_err(|e| store_error(rt, &name, e))?;
-        Ok(with_revision(obj, kv.mod_revision))
+        Ok(with_revision(obj, kv.mod_revision, json))
     }
 
     /// Deletes the object if it is still at `expected`; returns its last state.
@@ -329,13 +370,17 @@ impl Registry {
     }
 }
 
-fn with_revision(mut object: Value, revision: Revision) -> Stored {
+fn with_revision(mut object: Value, revision: Revision, json: Bytes) -> Stored {
     meta::set(
         &mut object,
         "resourceVersion",
         Value::String(revision.to_string()),
     );
-    Stored { object, revision }
+    Stored {
+        object,
+        revision,
+        json: Some(json),
+    }
 }
 
 #[cfg(test)]

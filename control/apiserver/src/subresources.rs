@@ -39,7 +39,7 @@ pub async fn handle(
                 .registry
                 .must_get(rt, call.namespace(), call.name())
                 .await?;
-            Ok(http::json(StatusCode::OK, &s.object))
+            Ok(http::json_bytes(StatusCode::OK, s.to_json()))
         }
         (Subresource::Status, &Method::PUT | &Method::PATCH) => status(app, method, call).await,
         (Subresource::Scale, &Method::GET) => {
@@ -91,7 +91,7 @@ async fn status(app: &App, method: &Method, call: &Call) -> Result<Response, Api
     )
     .await?;
     Ok(http::with_warnings(
-        http::json(StatusCode::OK, outcome.object()),
+        http::json_bytes(StatusCode::OK, outcome.to_json()),
         &warnings,
     ))
 }
@@ -230,10 +230,11 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
                 &format!("pod {} is already assigned to node {on:?}", call.name()),
             ));
         }
-        let mut pod = current.object.clone();
+        let revision = current.revision;
+        let mut pod = current.object;
         pod["spec"]["nodeName"] = json!(node);
         set_condition(&mut pod, "PodScheduled", "True", None);
-        match app.registry.update(rt, pod, current.revision).await {
+        match app.registry.update(rt, pod, revision).await {
             Ok(_) => {
                 return Ok(http::json(
                     StatusCode::CREATED,
@@ -365,5 +366,5 @@ async fn finalize(app: &App, call: &Call) -> Result<Response, ApiError> {
         UpdateOutcome::Deleted(_) => StatusCode::OK,
         _ => StatusCode::OK,
     };
-    Ok(http::json(code, outcome.object()))
+    Ok(http::json_bytes(code, outcome.to_json()))
 }

@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::dispatch::Call;
 use crate::http;
 use crate::objects::read::{Filter, collect, collection_prefix};
+use crate::registry::Raw;
 
 /// Longest a watch stays open without `timeoutSeconds`, as kube-apiserver's default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -44,22 +45,33 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(v)
 }
 
+/// A watch line around an object's JSON as it is, without parsing it.
+fn raw_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(object.len() + kind.len() + 24);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    v.extend_from_slice(object);
+    v.extend_from_slice(b"}\n");
+    Bytes::from(v)
+}
+
 impl Watcher {
-    fn render(&self, obj: Value) -> Value {
-        match self.table {
+    /// Queues `raw` as a `kind` event, with resourceVersion `rv`.
+    fn push(&mut self, kind: &str, raw: &Raw, rv: i64) -> Result<(), ApiError> {
+        let line = match self.table {
             Some(include) => {
+                let mut obj = raw.parse()?;
+                meta::set(&mut obj, "resourceVersion", json!(rv.to_string()));
                 let now = jiff::Timestamp::now();
                 let row = table::row(self.rt.kind, &obj, include, now);
-                let rv = meta::resource_version(&obj).unwrap_or_default().to_owned();
-                table::table(self.rt.kind, vec![row], json!({"resourceVersion": rv}))
+                let meta = json!({"resourceVersion": rv.to_string()});
+                line(kind, table::table(self.rt.kind, vec![row], meta))
             }
-            None => obj,
-        }
-    }
-
-    fn push(&mut self, kind: &str, obj: Value) {
-        let rendered = self.render(obj);
-        self.queue.push_back(line(kind, rendered));
+            None => raw_line(kind, &raw.render_at(rv)?),
+        };
+        self.queue.push_back(line);
+        Ok(())
     }
 
     fn error(&mut self, e: &ApiError) {
@@ -77,35 +89,41 @@ impl Watcher {
     }
 
     /// Turns store events into watch events, applying the selectors to old and new state.
+    /// Objects are sent as stored; only the fields the selectors read are parsed.
     fn convert(&mut self, events: &[Event]) {
         for e in events {
             self.last_rv = e.revision();
-            let decode =
-                |kv: &skiff_store::KeyValue| self.app.registry.decode(kv).ok().map(|s| s.object);
-            let old = e.prev.as_ref().and_then(decode);
-            match e.kind {
-                EventKind::Put => {
-                    let Some(new) = decode(&e.kv) else { continue };
-                    let was = old
-                        .as_ref()
-                        .is_some_and(|o| self.filter.matches(self.rt, o));
-                    let is = self.filter.matches(self.rt, &new);
-                    match (was, is) {
-                        (false, true) => self.push("ADDED", new),
-                        (true, true) => self.push("MODIFIED", new),
-                        (true, false) => self.push("DELETED", new),
-                        (false, false) => {}
-                    }
-                }
-                EventKind::Delete => {
-                    if let Some(mut old) = old
-                        && self.filter.matches(self.rt, &old)
-                    {
-                        meta::set(&mut old, "resourceVersion", json!(e.revision().to_string()));
-                        self.push("DELETED", old);
-                    }
-                }
+            if let Err(err) = self.convert_one(e) {
+                // As kube-apiserver's watch cache: an object that cannot be read is left out
+                // of the stream (a GET of it reports the problem).
+                tracing::warn!(key = %e.kv.key, error = %err.message, "watch: skipping an unreadable object");
             }
+        }
+    }
+
+    fn convert_one(&mut self, e: &Event) -> Result<(), ApiError> {
+        let registry = &self.app.registry;
+        let old = e.prev.as_ref().map(|kv| registry.raw(kv)).transpose()?;
+        let was = match &old {
+            Some(o) => self.filter.matches_raw(self.rt, o)?,
+            None => false,
+        };
+        match e.kind {
+            EventKind::Put => {
+                let new = registry.raw(&e.kv)?;
+                let is = self.filter.matches_raw(self.rt, &new)?;
+                let kind = match (was, is) {
+                    (false, true) => "ADDED",
+                    (true, true) => "MODIFIED",
+                    (true, false) => "DELETED",
+                    (false, false) => return Ok(()),
+                };
+                self.push(kind, &new, new.revision)
+            }
+            EventKind::Delete => match old {
+                Some(old) if was => self.push("DELETED", &old, e.revision()),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -194,7 +212,7 @@ pub async fn watch(app: &Arc<App>, call: Call) -> Result<Response, ApiError> {
             };
             let (items, revision, _) = collect(app, &all, &w.filter).await?;
             for item in items {
-                w.push("ADDED", item.parse()?);
+                w.push("ADDED", &item, item.revision)?;
             }
             w.last_rv = revision;
             if send_initial {

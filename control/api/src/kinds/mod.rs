@@ -6,6 +6,7 @@
 
 mod core;
 mod pod;
+pub mod scheduling;
 mod workloads;
 
 use serde::Serialize;
@@ -239,6 +240,7 @@ pub fn ops(rt: &ResourceType) -> &'static dyn KindOps {
         ("discovery.k8s.io", "EndpointSlice") => typed!(api::discovery::v1::EndpointSlice),
         ("coordination.k8s.io", "Lease") => typed!(api::coordination::v1::Lease),
         ("storage.k8s.io", "StorageClass") => typed!(api::storage::v1::StorageClass),
+        ("scheduling.k8s.io", "PriorityClass") => typed!(api::scheduling::v1::PriorityClass),
         (group, kind) => unreachable!("no admission for {kind}.{group}: add it to kinds::ops"),
     }
 }

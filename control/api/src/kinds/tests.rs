@@ -318,3 +318,78 @@ fn secret_string_data_becomes_data() {
     assert!(s.get("stringData").is_none());
     assert_eq!(s["type"], "Opaque");
 }
+
+fn update(group: &str, kind: &str, obj: Value, old: Value) -> Result<Value, ApiError> {
+    let rt = by_kind(group, kind).unwrap();
+    let old = ops(rt).admit(rt, old, None).unwrap().object;
+    ops(rt).admit(rt, obj, Some(&old)).map(|a| a.object)
+}
+
+fn priority_class(name: &str, value: i64, extra: Value) -> Value {
+    let mut pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                        "metadata": {"name": name}, "value": value});
+    if let (Some(pc), Some(extra)) = (pc.as_object_mut(), extra.as_object()) {
+        pc.extend(extra.clone());
+    }
+    pc
+}
+
+#[test]
+fn priority_classes_are_validated_as_kubernetes_does() {
+    let pc = admit(
+        "scheduling.k8s.io",
+        "PriorityClass",
+        priority_class("high", 1000, json!({})),
+    )
+    .unwrap();
+    assert_eq!(pc["preemptionPolicy"], "PreemptLowerPriority");
+    let err = |obj| causes(&admit("scheduling.k8s.io", "PriorityClass", obj).unwrap_err());
+    assert_eq!(
+        err(priority_class("huge", 1_000_000_001, json!({}))),
+        ["value: Forbidden: maximum allowed value of a user defined priority is 1000000000"]
+    );
+    assert_eq!(
+        err(priority_class("system-mine", 5, json!({}))),
+        [
+            "metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only"
+        ]
+    );
+    assert_eq!(
+        err(priority_class(
+            "p",
+            1,
+            json!({"preemptionPolicy": "Sometimes"})
+        )),
+        [
+            "preemptionPolicy: Unsupported value: \"Sometimes\": supported values: \"Never\", \"PreemptLowerPriority\""
+        ]
+    );
+    // The system classes exist with their own values only.
+    assert!(
+        admit(
+            "scheduling.k8s.io",
+            "PriorityClass",
+            priority_class("system-node-critical", 2_000_001_000, json!({}))
+        )
+        .is_ok()
+    );
+    assert!(
+        admit(
+            "scheduling.k8s.io",
+            "PriorityClass",
+            priority_class("system-node-critical", 7, json!({}))
+        )
+        .is_err()
+    );
+    let changed = update(
+        "scheduling.k8s.io",
+        "PriorityClass",
+        priority_class("high", 5, json!({})),
+        priority_class("high", 1000, json!({})),
+    )
+    .unwrap_err();
+    assert_eq!(
+        causes(&changed),
+        ["value: Forbidden: may not be changed in an update."]
+    );
+}

@@ -300,6 +300,36 @@ pub(super) fn layout(kind: &str) -> Option<(&'static [Column], RowFn)> {
                 ]
             },
         ),
+        "PriorityClass" => (
+            const {
+                &[
+                    NAME,
+                    col("Value", "Value is the value of this priority class."),
+                    col(
+                        "Global-Default",
+                        "globalDefault specifies whether this PriorityClass should be considered as the default priority.",
+                    ),
+                    AGE,
+                    col(
+                        "PreemptionPolicy",
+                        "preemptionPolicy is the Policy for preempting pods with lower priority.",
+                    ),
+                ]
+            },
+            |o, now| {
+                vec![
+                    name(o),
+                    json!(o.get("value").and_then(Value::as_i64).unwrap_or(0)),
+                    json!(
+                        o.get("globalDefault")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                    ),
+                    age(o, now),
+                    s(text(o, "/preemptionPolicy").unwrap_or_default()),
+                ]
+            },
+        ),
         "StorageClass" => (
             const {
                 &[

@@ -69,7 +69,7 @@ pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
             }
             let (created, warnings) = create_object(app, rt, obj, &call.query).await?;
             return Ok(http::with_warnings(
-                http::json(StatusCode::CREATED, &created),
+                http::json_bytes(StatusCode::CREATED, created.to_json()),
                 &warnings,
             ));
         }
@@ -90,7 +90,7 @@ pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
     )
     .await?;
     Ok(http::with_warnings(
-        http::json(StatusCode::OK, outcome.object()),
+        http::json_bytes(StatusCode::OK, outcome.to_json()),
         &warnings,
     ))
 }

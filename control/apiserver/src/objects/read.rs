@@ -42,6 +42,24 @@ impl Filter {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty() && self.fields.is_empty()
     }
+
+    /// Whether a stored object matches, reading only the fields the selectors look at.
+    pub fn matches_raw(&self, rt: &ResourceType, raw: &Raw) -> Result<bool, ApiError> {
+        if self.is_empty() {
+            return Ok(true);
+        }
+        let pointers: Vec<Vec<&str>> = self
+            .fields
+            .pointers(rt.kind)
+            .chain((!self.labels.is_empty()).then_some("/metadata/labels"))
+            .map(|p| p.split('/').skip(1).collect())
+            .collect();
+        let paths: Vec<&[&str]> = pointers.iter().map(Vec::as_slice).collect();
+        let sparse = skiff_api::sparse::project(&raw.json, &paths).map_err(|e| {
+            ApiError::internal(format!("stored object {} is not valid JSON: {e}", raw.key))
+        })?;
+        Ok(self.matches(rt, &sparse))
+    }
 }
 
 /// What `?includeObject=` asks rows to carry.
@@ -155,7 +173,7 @@ pub async fn collect(
             })?;
         revision = page.revision;
         for item in page.items {
-            if !filter.is_empty() && !filter.matches(rt, &item.parse()?) {
+            if !filter.matches_raw(rt, &item)? {
                 continue;
             }
             if limit > 0 && items.len() == limit {

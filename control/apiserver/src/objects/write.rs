@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::dispatch::Call;
 use crate::http::{self, Query};
 use crate::registry::Stored;
-use crate::{namespaces, services};
+use crate::{namespaces, priority, services};
 
 const GENERATE_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -61,7 +61,7 @@ pub async fn create(app: &App, call: &Call) -> Result<Response, ApiError> {
     input::check_namespace(rt, &mut obj, call.namespace())?;
     let (created, warnings) = create_object(app, rt, obj, &call.query).await?;
     Ok(http::with_warnings(
-        http::json(StatusCode::CREATED, &created),
+        http::json_bytes(StatusCode::CREATED, created.to_json()),
         &warnings,
     ))
 }
@@ -72,9 +72,15 @@ pub async fn create_object(
     rt: &ResourceType,
     obj: Value,
     query: &Query,
-) -> Result<(Value, Vec<String>), ApiError> {
+) -> Result<(Stored, Vec<String>), ApiError> {
     if rt.namespaced {
         namespaces::ensure_active(app, meta::namespace(&obj).unwrap_or_default()).await?;
+    }
+    let mut obj = obj;
+    match (rt.group, rt.kind) {
+        ("", "Pod") => priority::admit_pod(app, &mut obj).await?,
+        ("scheduling.k8s.io", "PriorityClass") => priority::check_single_default(app, &obj).await?,
+        _ => {}
     }
     let generate = meta::name(&obj)
         .is_none()
@@ -82,7 +88,11 @@ pub async fn create_object(
         .flatten();
     let mut attempts = 0;
     loop {
-        let mut candidate = obj.clone();
+        // Only a generated name is ever retried: otherwise the object is used up at once.
+        let mut candidate = match &generate {
+            Some(_) => obj.clone(),
+            None => std::mem::take(&mut obj),
+        };
         if let Some(prefix) = &generate {
             meta::set(&mut candidate, "name", json!(generated_name(prefix)));
         }
@@ -91,11 +101,11 @@ pub async fn create_object(
         let warnings = field_validation(query, &admitted.unknown_fields)?;
         let mut object = admitted.object;
         if dry_run(query)? {
-            return Ok((object, warnings));
+            return Ok((Stored::unsaved(object), warnings));
         }
         let allocation = services::allocate(app, rt, &mut object, None).await?;
         match app.registry.create(rt, object).await {
-            Ok(stored) => return Ok((stored.object, warnings)),
+            Ok(stored) => return Ok((stored, warnings)),
             Err(e) => {
                 allocation.release(app).await;
                 attempts += 1;
@@ -166,27 +176,30 @@ fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value, part: Part) {
 /// What an update did.
 #[derive(Debug)]
 pub enum UpdateOutcome {
-    Updated(Value),
+    Updated(Stored),
     /// Nothing changed; the stored object is returned as it was.
-    Unchanged(Value),
+    Unchanged(Stored),
     /// The update removed the last finalizer of an object being deleted: it is gone.
-    Deleted(Value),
+    Deleted(Stored),
 }
 
 impl UpdateOutcome {
-    pub fn object(&self) -> &Value {
+    fn stored(&self) -> &Stored {
         match self {
-            UpdateOutcome::Updated(v) | UpdateOutcome::Unchanged(v) | UpdateOutcome::Deleted(v) => {
-                v
+            UpdateOutcome::Updated(s) | UpdateOutcome::Unchanged(s) | UpdateOutcome::Deleted(s) => {
+                s
             }
         }
     }
-}
 
-fn without_rv(v: &Value) -> Value {
-    let mut v = v.clone();
-    meta::remove(&mut v, "resourceVersion");
-    v
+    pub fn object(&self) -> &Value {
+        &self.stored().object
+    }
+
+    /// The object's JSON for the response.
+    pub fn to_json(&self) -> Vec<u8> {
+        self.stored().to_json()
+    }
 }
 
 /// Read-modify-write of one object. `change` builds the desired object from the current
@@ -220,6 +233,9 @@ where
         }
         let mut new = change(&current)?;
         input::check_kind(rt, &mut new)?;
+        if rt.kind == "PriorityClass" {
+            priority::check_single_default(app, &new).await?;
+        }
         check_identity(rt, &new, &current.object, name)?;
         prepare_update(rt, &mut new, &current.object, part);
         let admitted = kinds::ops(rt).admit(rt, new, Some(&current.object))?;
@@ -227,18 +243,18 @@ where
         let mut new = admitted.object;
         if rt.tracks_generation && part == Part::Main {
             let old_gen = meta::generation(&current.object);
-            let changed = meta::spec_part(&new) != meta::spec_part(&current.object);
+            let changed = !meta::same_spec(&new, &current.object);
             meta::set(
                 &mut new,
                 "generation",
                 json!(if changed { old_gen + 1 } else { old_gen.max(1) }),
             );
         }
-        if without_rv(&new) == without_rv(&current.object) {
-            return Ok((UpdateOutcome::Unchanged(current.object), warnings));
+        if meta::same_but_resource_version(&new, &current.object) {
+            return Ok((UpdateOutcome::Unchanged(current), warnings));
         }
         if dry_run(query)? {
-            return Ok((UpdateOutcome::Updated(new), warnings));
+            return Ok((UpdateOutcome::Updated(Stored::unsaved(new)), warnings));
         }
         if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
             match app
@@ -248,7 +264,7 @@ where
             {
                 Ok(last) => {
                     services::release_all(app, rt, &last.object).await;
-                    return Ok((UpdateOutcome::Deleted(last.object), warnings));
+                    return Ok((UpdateOutcome::Deleted(last), warnings));
                 }
                 Err(e) if e.code == 409 && precondition.is_none() => continue,
                 Err(e) => return Err(e),
@@ -258,7 +274,7 @@ where
         match app.registry.update(rt, new, current.revision).await {
             Ok(stored) => {
                 services::release_unused(app, rt, &current.object, &stored.object).await;
-                return Ok((UpdateOutcome::Updated(stored.object), warnings));
+                return Ok((UpdateOutcome::Updated(stored), warnings));
             }
             Err(e) => {
                 allocation.release(app).await;
@@ -337,7 +353,7 @@ pub async fn update(app: &App, call: &Call) -> Result<Response, ApiError> {
     )
     .await?;
     Ok(http::with_warnings(
-        http::json(StatusCode::OK, outcome.object()),
+        http::json_bytes(StatusCode::OK, outcome.to_json()),
         &warnings,
     ))
 }

@@ -531,6 +531,17 @@ static INGRESS: Message = Message {
     ],
 };
 
+static PRIORITY_CLASS: Message = Message {
+    name: "PriorityClass",
+    fields: &[
+        f(1, "metadata", Msg(&OBJECT_META)),
+        k(2, "value", Int32),
+        f(3, "globalDefault", Bool),
+        f(4, "description", Str),
+        k(5, "preemptionPolicy", Str),
+    ],
+};
+
 const TOP_LEVEL: &[(&str, &str, &Message)] = &[
     ("v1", "Namespace", &NAMESPACE),
     ("v1", "ConfigMap", &CONFIG_MAP),
@@ -541,6 +552,7 @@ const TOP_LEVEL: &[(&str, &str, &Message)] = &[
     ("batch/v1", "Job", &JOB),
     ("batch/v1", "CronJob", &CRON_JOB),
     ("networking.k8s.io/v1", "Ingress", &INGRESS),
+    ("scheduling.k8s.io/v1", "PriorityClass", &PRIORITY_CLASS),
 ];
 
 /// The schema of an object sent as protobuf, if it is one typed creates send.
