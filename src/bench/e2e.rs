@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use skiff_agents::watched::WatchedPod;
 use skiff_agents::{scheduler, simnode};
 use skiff_client::{Client, EventType};
 
@@ -283,8 +284,17 @@ async fn measure(
 /// on a node with a unique IP, and no node holding more than it has.
 async fn verify(client: &Client, pods: usize) -> Result<Vec<String>> {
     #[derive(Deserialize)]
+    struct Meta {
+        name: String,
+    }
+    #[derive(Deserialize, Default)]
+    struct Spec {
+        #[serde(rename = "nodeName")]
+        node_name: Option<String>,
+    }
+    #[derive(Deserialize)]
     struct Node {
-        metadata: LeanMeta,
+        metadata: Meta,
         status: NodeStatus,
     }
     #[derive(Deserialize)]
@@ -293,9 +303,9 @@ async fn verify(client: &Client, pods: usize) -> Result<Vec<String>> {
     }
     #[derive(Deserialize)]
     struct Pod {
-        metadata: LeanMeta,
+        metadata: Meta,
         #[serde(default)]
-        spec: LeanSpec,
+        spec: Spec,
         #[serde(default)]
         status: PodStatus,
     }
@@ -347,34 +357,61 @@ async fn verify(client: &Client, pods: usize) -> Result<Vec<String>> {
     Ok(problems)
 }
 
-/// The pods, as a controller's replicas would be.
-fn pod(i: usize) -> serde_json::Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("web-{i:06}"),
-            "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
-        },
-        "spec": {
-            "containers": [{
-                "name": "web",
-                "image": "nginx:1.27",
-                "ports": [{"containerPort": 80}],
-                "resources": {"requests": {"cpu": POD_CPU, "memory": POD_MEMORY}},
-            }],
-        },
-    })
+/// The pods, as a controller's replicas would be: one template, encoded once, around each
+/// replica's name.
+struct PodTemplate {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl PodTemplate {
+    const NAME: &str = "\u{0}name\u{0}";
+
+    fn new() -> Self {
+        let pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": Self::NAME,
+                "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
+            },
+            "spec": {
+                "containers": [{
+                    "name": "web",
+                    "image": "nginx:1.27",
+                    "ports": [{"containerPort": 80}],
+                    "resources": {"requests": {"cpu": POD_CPU, "memory": POD_MEMORY}},
+                }],
+            },
+        });
+        let text = pod.to_string();
+        let placeholder = serde_json::to_string(Self::NAME).expect("a string encodes");
+        let (head, tail) = text
+            .split_once(&placeholder)
+            .expect("the name is in the pod");
+        PodTemplate {
+            head: format!("{head}\"").into_bytes(),
+            tail: format!("\"{tail}").into_bytes(),
+        }
+    }
+
+    fn pod(&self, i: usize) -> bytes::Bytes {
+        let name = format!("web-{i:06}");
+        [&self.head[..], name.as_bytes(), &self.tail[..]]
+            .concat()
+            .into()
+    }
 }
 
 async fn create_pods(client: Client, pods: usize, creators: usize) -> Result<()> {
     let path = format!("/api/v1/namespaces/{NAMESPACE}/pods");
+    let template = PodTemplate::new();
     let mut results = futures::stream::iter(0..pods)
         .map(|i| {
-            let (client, path) = (client.clone(), &path);
+            let (client, path, body) = (client.clone(), &path, template.pod(i));
             async move {
                 client
-                    .post(path, &pod(i))
+                    .send("POST", path, "application/json", body)
                     .await
                     .with_context(|| format!("creating pod {i}"))
             }
@@ -426,60 +463,41 @@ impl Progress {
     }
 }
 
-/// Just the fields the progress watch reads.
-#[derive(Deserialize)]
-struct Lean {
-    metadata: LeanMeta,
-    #[serde(default)]
-    spec: LeanSpec,
-    #[serde(default)]
-    status: LeanStatus,
-}
-
-#[derive(Deserialize)]
-struct LeanMeta {
-    name: String,
-    #[serde(rename = "resourceVersion", default)]
-    resource_version: String,
-}
-
-#[derive(Deserialize, Default)]
-struct LeanSpec {
-    #[serde(rename = "nodeName")]
-    node_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct LeanStatus {
-    phase: Option<String>,
-}
-
 async fn watch_progress(client: Client, progress: Arc<Progress>) -> Result<()> {
     let path = format!("/api/v1/namespaces/{NAMESPACE}/pods");
-    let mut rv = client.list::<Lean>(&path).await?.resource_version;
+    let mut rv = client
+        .list::<serde::de::IgnoredAny>(&path)
+        .await?
+        .resource_version;
     loop {
         let url = format!(
             "{path}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=3600"
         );
-        let mut events = Box::pin(client.watch::<Lean>(&url).await?);
+        let mut events = Box::pin(
+            client
+                .watch_with(&url, |json| Ok(WatchedPod::from_json(json)?))
+                .await?,
+        );
         while let Some(event) = events.next().await {
             let event = event?;
             if event.kind == EventType::Error {
                 bail!("the progress watch failed: {:?}", event.error);
             }
             let Some(pod) = event.object else { continue };
-            rv = pod.metadata.resource_version.clone();
+            if let Some(v) = &pod.resource_version {
+                rv.clone_from(v);
+            }
             if event.kind == EventType::Bookmark || event.kind == EventType::Deleted {
                 continue;
             }
-            let level = if pod.status.phase.as_deref() == Some("Running") {
+            let level = if pod.phase.as_deref() == Some("Running") {
                 3
-            } else if pod.spec.node_name.as_deref().is_some_and(|n| !n.is_empty()) {
+            } else if pod.node_name.is_some() {
                 2
             } else {
                 1
             };
-            progress.see(pod.metadata.name, level, pod.spec.node_name);
+            progress.see(pod.name, level, pod.node_name);
         }
     }
 }
@@ -487,6 +505,17 @@ async fn watch_progress(client: Client, progress: Arc<Progress>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pod_template_names_each_replica() {
+        let t = PodTemplate::new();
+        let pod: serde_json::Value = serde_json::from_slice(&t.pod(42)).unwrap();
+        assert_eq!(pod["metadata"]["name"], "web-000042");
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            POD_CPU
+        );
+    }
 
     #[test]
     fn progress_counts_each_pod_once_per_stage() {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use k8s_openapi::Metadata;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -48,7 +49,7 @@ pub async fn run<T: Object>(
             let url = format!(
                 "{path}{sep}watch=1&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=300"
             );
-            let mut events = match client.watch::<T>(&url).await {
+            let mut events = match client.watch_with(&url, T::from_json).await {
                 Ok(s) => Box::pin(s),
                 Err(e) => {
                     tracing::warn!(%path, error = %e, "watch failed; listing again");
@@ -112,6 +113,11 @@ fn resource_version<T: Object>(o: &T) -> Option<String> {
 /// The object types informers handle: Kubernetes objects, or lazily decoded views of them.
 pub trait Object: DeserializeOwned + Send + 'static {
     fn resource_version(&self) -> Option<&str>;
+
+    /// Decodes one watched object from its JSON.
+    fn from_json(json: Bytes) -> anyhow::Result<Self> {
+        Ok(serde_json::from_slice(&json)?)
+    }
 }
 
 impl<T: DeserializeOwned + Metadata<Ty = ObjectMeta> + Send + 'static> Object for T {
@@ -123,5 +129,9 @@ impl<T: DeserializeOwned + Metadata<Ty = ObjectMeta> + Send + 'static> Object fo
 impl Object for WatchedPod {
     fn resource_version(&self) -> Option<&str> {
         self.resource_version.as_deref()
+    }
+
+    fn from_json(json: Bytes) -> anyhow::Result<Self> {
+        Ok(WatchedPod::from_json(json)?)
     }
 }

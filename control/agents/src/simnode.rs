@@ -340,16 +340,19 @@ impl Work {
                 let ip = Ipv4Addr::new(10, a, b, host).to_string();
                 let node_ip = Ipv4Addr::new(10, a, b, 1).to_string();
                 let now = skiff_api::time::now();
-                let pod = p.decode()?;
-                let containers: Vec<Value> = pod
-                    .spec
-                    .as_ref()
-                    .map(|s| s.containers.as_slice())
+                #[derive(serde::Deserialize)]
+                struct Container {
+                    name: String,
+                    #[serde(default)]
+                    image: String,
+                }
+                let containers: Vec<Value> = p
+                    .field::<Vec<Container>>(&["spec", "containers"])?
                     .unwrap_or_default()
                     .iter()
                     .map(|c| {
                         json!({
-                            "name": c.name, "image": c.image.clone().unwrap_or_default(),
+                            "name": c.name, "image": c.image,
                             "imageID": "", "containerID": format!("simulated://{ns}/{name}/{}", c.name),
                             "ready": true, "started": true, "restartCount": 0,
                             "state": {"running": {"startedAt": now}},

@@ -4,9 +4,11 @@
 //! agent acts on it.
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use k8s_openapi::api::core::v1 as core;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use skiff_api::sparse::{self, Malformed};
 
 /// A pod from a list or watch: its summary, and the JSON to decode the rest from.
 #[derive(Debug)]
@@ -19,69 +21,64 @@ pub struct WatchedPod {
     /// `spec.nodeName`, when set and not empty.
     pub node_name: Option<String>,
     pub phase: Option<String>,
-    json: Box<RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Summary {
-    #[serde(default)]
-    metadata: SummaryMeta,
-    #[serde(default)]
-    spec: SummarySpec,
-    #[serde(default)]
-    status: SummaryStatus,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct SummaryMeta {
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    resource_version: Option<String>,
-    #[serde(default)]
-    deletion_timestamp: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct SummarySpec {
-    #[serde(default)]
-    node_name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct SummaryStatus {
-    #[serde(default)]
-    phase: Option<String>,
+    json: Bytes,
 }
 
 impl<'de> Deserialize<'de> for WatchedPod {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let json = Box::<RawValue>::deserialize(d)?;
-        let s: Summary = serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
-        Ok(WatchedPod {
-            namespace: s.metadata.namespace.unwrap_or_else(|| "default".into()),
-            name: s.metadata.name.unwrap_or_default(),
-            uid: s.metadata.uid,
-            resource_version: s.metadata.resource_version,
-            deleting: s.metadata.deletion_timestamp.is_some(),
-            node_name: s.spec.node_name.filter(|n| !n.is_empty()),
-            phase: s.status.phase,
-            json,
-        })
+        let json = Bytes::from(String::from(Box::<str>::from(json)));
+        WatchedPod::from_json(json).map_err(serde::de::Error::custom)
     }
 }
 
 impl WatchedPod {
+    /// Reads the summary out of a pod's JSON, stepping over the rest (see
+    /// [`skiff_api::sparse`]), and keeps the JSON for [`WatchedPod::decode`].
+    pub fn from_json(json: Bytes) -> Result<Self, Malformed> {
+        const FIELDS: [&[&str]; 7] = [
+            &["metadata", "namespace"],
+            &["metadata", "name"],
+            &["metadata", "uid"],
+            &["metadata", "resourceVersion"],
+            &["metadata", "deletionTimestamp"],
+            &["spec", "nodeName"],
+            &["status", "phase"],
+        ];
+        let [namespace, name, uid, rv, deletion, node, phase] =
+            <[Option<&[u8]>; 7]>::try_from(sparse::find_all(&json, &FIELDS)?)
+                .expect("one value per field");
+        Ok(WatchedPod {
+            namespace: sparse::string(namespace)?.unwrap_or_else(|| "default".into()),
+            name: sparse::string(name)?.unwrap_or_default(),
+            uid: sparse::string(uid)?,
+            resource_version: sparse::string(rv)?,
+            deleting: deletion.is_some_and(|v| v != b"null"),
+            node_name: sparse::string(node)?.filter(|n| !n.is_empty()),
+            phase: sparse::string(phase)?,
+            json,
+        })
+    }
+
     /// The whole pod.
     pub fn decode(&self) -> Result<core::Pod> {
-        serde_json::from_str(self.json.get())
+        serde_json::from_slice(&self.json)
             .with_context(|| format!("decoding pod {}/{}", self.namespace, self.name))
+    }
+
+    /// The value at `path` (object keys from the root), decoded alone.
+    pub fn field<T: serde::de::DeserializeOwned>(&self, path: &[&str]) -> Result<Option<T>> {
+        let Some(bytes) = sparse::find(&self.json, path)? else {
+            return Ok(None);
+        };
+        Ok(Some(serde_json::from_slice(bytes).with_context(|| {
+            format!(
+                "decoding {} of pod {}/{}",
+                path.join("."),
+                self.namespace,
+                self.name
+            )
+        })?))
     }
 
     /// Whether the pod has finished: it no longer holds resources on its node.
@@ -120,6 +117,8 @@ mod tests {
         assert_eq!(w.namespace, "default");
         assert_eq!(w.node_name, None);
         assert!(!w.deleting);
-        assert!(serde_json::from_str::<WatchedPod>(r#"{"metadata":{"name":1}}"#).is_err());
+        assert_eq!(w.name, "p");
+        let broken = Bytes::from_static(br#"{"metadata":{"name":"p""#);
+        assert!(WatchedPod::from_json(broken).is_err());
     }
 }

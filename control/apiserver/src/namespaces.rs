@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use skiff_api::error::ApiError;
-use skiff_api::meta;
 use skiff_api::resources::{self, RESOURCES};
+use skiff_api::{meta, sparse};
 
 use crate::app::App;
 use crate::objects::write::{DeleteOptions, Deletion, delete_object};
@@ -21,15 +21,11 @@ fn namespaces() -> &'static skiff_api::ResourceType {
 
 /// Fails unless `ns` exists and is not being deleted.
 pub async fn ensure_active(app: &App, ns: &str) -> Result<(), ApiError> {
-    let Some(found) = app.registry.get(namespaces(), None, ns).await? else {
-        return Err(ApiError::not_found("namespaces", "", ns));
-    };
-    let terminating = meta::deletion_timestamp(&found.object).is_some()
-        || found
-            .object
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            == Some("Terminating");
+    let found = app.registry.get_raw(namespaces(), None, ns).await?;
+    let fields = found.fields(&[&["metadata", "deletionTimestamp"], &["status", "phase"]])?;
+    let text = |v: Option<&[u8]>| sparse::string(v).ok().flatten();
+    let terminating =
+        text(fields[0]).is_some() || text(fields[1]).as_deref() == Some("Terminating");
     if terminating {
         return Err(ApiError::forbidden(format!(
             "unable to create new content in namespace {ns} because it is being terminated"

@@ -46,9 +46,8 @@ async fn defaults(app: &App) -> Result<Vec<Value>, ApiError> {
         .await?;
     let mut out = Vec::new();
     for raw in page.items {
-        let obj = raw.parse()?;
-        if obj.get("globalDefault").and_then(Value::as_bool) == Some(true) {
-            out.push(obj);
+        if raw.fields(&[&["globalDefault"]])?[0] == Some(b"true") {
+            out.push(raw.parse()?);
         }
     }
     Ok(out)

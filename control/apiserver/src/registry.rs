@@ -70,42 +70,60 @@ impl Raw {
         Ok(object)
     }
 
-    /// The object's JSON with its resourceVersion written in, without parsing it.
-    pub fn render(&self) -> Result<Vec<u8>, ApiError> {
-        self.render_at(self.revision)
+    /// The values at `paths` in the object, read without parsing the rest (see
+    /// [`skiff_api::sparse`]).
+    pub fn fields<'a>(&'a self, paths: &[&[&str]]) -> Result<Vec<Option<&'a [u8]>>, ApiError> {
+        skiff_api::sparse::find_all(&self.json, paths).map_err(|e| {
+            ApiError::internal(format!("stored object {} is not valid JSON: {e}", self.key))
+        })
     }
 
-    /// Like [`Raw::render`], with resourceVersion `rv` (a deletion's revision, say).
-    pub fn render_at(&self, rv: Revision) -> Result<Vec<u8>, ApiError> {
-        match with_resource_version(&self.json, rv) {
-            Some(out) => Ok(out),
-            None => {
-                let mut object = self.parse()?;
-                meta::set(
-                    &mut object,
-                    "resourceVersion",
-                    Value::String(rv.to_string()),
-                );
-                serde_json::to_vec(&object).map_err(|e| ApiError::internal(e.to_string()))
-            }
+    /// The object's JSON with its resourceVersion written in, without parsing it.
+    pub fn render(&self) -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::with_capacity(self.json.len() + 32);
+        self.render_into(self.revision, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the object's JSON with resourceVersion `rv` (a deletion's revision, say) to
+    /// `out`, without parsing it.
+    pub fn render_into(&self, rv: Revision, out: &mut Vec<u8>) -> Result<(), ApiError> {
+        if with_resource_version_into(&self.json, rv, out) {
+            return Ok(());
         }
+        let mut object = self.parse()?;
+        meta::set(
+            &mut object,
+            "resourceVersion",
+            Value::String(rv.to_string()),
+        );
+        serde_json::to_writer(out, &object).map_err(|e| ApiError::internal(e.to_string()))
     }
 }
 
 /// Inserts `"resourceVersion":"<rv>"` at the start of the top-level `metadata` object of a
 /// JSON document, or `None` if it has none. Scans tokens; never parses values.
 pub fn with_resource_version(json: &[u8], rv: Revision) -> Option<Vec<u8>> {
-    let at = metadata_body(json)?;
-    let field = format!("\"resourceVersion\":\"{rv}\"");
-    let mut out = Vec::with_capacity(json.len() + field.len() + 1);
+    let mut out = Vec::with_capacity(json.len() + 32);
+    with_resource_version_into(json, rv, &mut out).then_some(out)
+}
+
+/// [`with_resource_version`], appending to `out`; false (and nothing appended) when the
+/// document has no top-level `metadata` object.
+pub fn with_resource_version_into(json: &[u8], rv: Revision, out: &mut Vec<u8>) -> bool {
+    let Some(at) = metadata_body(json) else {
+        return false;
+    };
     out.extend_from_slice(&json[..at]);
-    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(rv.to_string().as_bytes());
+    out.push(b'"');
     let rest = &json[at..];
     if rest.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
         out.push(b',');
     }
     out.extend_from_slice(rest);
-    Some(out)
+    true
 }
 
 /// The offset just inside the `{` of the top-level `"metadata"` object.

@@ -85,7 +85,18 @@ async fn status(app: &App, method: &Method, call: &Call) -> Result<Response, Api
         Part::Status,
         &call.query,
         |current| match ty {
-            Some(ty) => apply(ty, rt.kind, &current.object, &body),
+            // A JSON patch may name any path; other patches merge into the status alone,
+            // which is all a status write keeps.
+            Some(ty @ skiff_api::patch::PatchType::Json) => {
+                apply(ty, rt.kind, &current.object, &body)
+            }
+            Some(ty) => {
+                let status_only = match current.object.get("status") {
+                    Some(s) => json!({"status": s}),
+                    None => json!({}),
+                };
+                apply(ty, rt.kind, &status_only, &body)
+            }
             None => Ok(body.clone()),
         },
     )

@@ -45,15 +45,16 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(v)
 }
 
-/// A watch line around an object's JSON as it is, without parsing it.
-fn raw_line(kind: &str, object: &[u8]) -> Bytes {
-    let mut v = Vec::with_capacity(object.len() + kind.len() + 24);
+/// A watch line around a stored object with resourceVersion `rv`, written in one pass
+/// over its stored JSON, without parsing it.
+fn raw_line(kind: &str, raw: &Raw, rv: i64) -> Result<Bytes, ApiError> {
+    let mut v = Vec::with_capacity(raw.json.len() + kind.len() + 64);
     v.extend_from_slice(b"{\"type\":\"");
     v.extend_from_slice(kind.as_bytes());
     v.extend_from_slice(b"\",\"object\":");
-    v.extend_from_slice(object);
+    raw.render_into(rv, &mut v)?;
     v.extend_from_slice(b"}\n");
-    Bytes::from(v)
+    Ok(Bytes::from(v))
 }
 
 impl Watcher {
@@ -68,7 +69,7 @@ impl Watcher {
                 let meta = json!({"resourceVersion": rv.to_string()});
                 line(kind, table::table(self.rt.kind, vec![row], meta))
             }
-            None => raw_line(kind, &raw.render_at(rv)?),
+            None => raw_line(kind, raw, rv)?,
         };
         self.queue.push_back(line);
         Ok(())

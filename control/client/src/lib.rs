@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use watch::{Event, EventType, Lines};
+pub use watch::{Decoder, Event, EventType};
 
 /// An API error: the HTTP status and the server's `Status` message.
 #[derive(Debug)]
@@ -149,10 +149,12 @@ impl Client {
                 Ok((status, r.bytes().await?))
             }
             Transport::InProcess(app) => {
-                let r = skiff_apiserver::call(
+                // Boxed: the server's request future is large, and every future awaiting
+                // this one (spawned tasks included) would otherwise carry it inline.
+                let r = Box::pin(skiff_apiserver::call(
                     Arc::clone(app),
                     self.request(method, path, content_type, body)?,
-                )
+                ))
                 .await;
                 let status = r.status().as_u16();
                 let body = axum::body::to_bytes(r.into_body(), usize::MAX).await?;
@@ -256,11 +258,29 @@ impl Client {
     }
 
     /// A watch: decoded events, until the server ends it.
-    pub async fn watch<T: DeserializeOwned>(
+    pub async fn watch<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
     ) -> Result<impl Stream<Item = Result<Event<T>>> + Send + use<T>> {
-        let chunks: futures::stream::BoxStream<'static, Result<Bytes>> = match &self.transport {
+        self.watch_with(path, watch::from_json::<T>).await
+    }
+
+    /// A watch whose objects `decode` reads from their JSON bytes (shared with the event
+    /// line, not copied).
+    pub async fn watch_with<T: Send + 'static>(
+        &self,
+        path: &str,
+        decode: Decoder<T>,
+    ) -> Result<impl Stream<Item = Result<Event<T>>> + Send + use<T>> {
+        Ok(watch::decode(self.watch_chunks(path).await?, decode))
+    }
+
+    /// The body of a watch response, as it arrives.
+    async fn watch_chunks(
+        &self,
+        path: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes>>> {
+        Ok(match &self.transport {
             Transport::Https { http, base } => {
                 let r = http
                     .get(format!("{base}{path}"))
@@ -277,10 +297,10 @@ impl Client {
                 r.bytes_stream().map(|c| c.map_err(Into::into)).boxed()
             }
             Transport::InProcess(app) => {
-                let r = skiff_apiserver::call(
+                let r = Box::pin(skiff_apiserver::call(
                     Arc::clone(app),
                     self.request("GET", path, "application/json", Bytes::new())?,
-                )
+                ))
                 .await;
                 let code = r.status().as_u16();
                 if code != 200 {
@@ -292,7 +312,6 @@ impl Client {
                     .map(|c| c.map_err(Into::into))
                     .boxed()
             }
-        };
-        Ok(watch::decode(chunks))
+        })
     }
 }

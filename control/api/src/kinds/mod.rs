@@ -52,6 +52,17 @@ pub trait KindOps: Send + Sync {
         obj: Value,
         old: Option<&Value>,
     ) -> Result<Admitted, ApiError>;
+
+    /// Admits a write of the status subresource: `status` (none: removed) replaces the status
+    /// of `old`, an admitted object, and everything else of `old` stands. Only the status is
+    /// decoded, defaulted and checked against the schema: the rest was admitted already, and
+    /// the checks of what an update may change concern the rest.
+    fn admit_status(
+        &self,
+        rt: &ResourceType,
+        status: Option<Value>,
+        old: &Value,
+    ) -> Result<Admitted, ApiError>;
 }
 
 struct Typed<T>(std::marker::PhantomData<fn() -> T>);
@@ -172,6 +183,40 @@ impl<T: Object> KindOps for Typed<T> {
         if !errs.is_empty() {
             let name = meta::name(&object).unwrap_or_default();
             return Err(ApiError::invalid(rt.kind, rt.group, name, errs.causes));
+        }
+        Ok(Admitted {
+            object,
+            unknown_fields,
+        })
+    }
+
+    fn admit_status(
+        &self,
+        rt: &ResourceType,
+        status: Option<Value>,
+        old: &Value,
+    ) -> Result<Admitted, ApiError> {
+        let mut input = serde_json::Map::new();
+        for field in ["apiVersion", "kind"] {
+            if let Some(v) = old.get(field) {
+                input.insert(field.into(), v.clone());
+            }
+        }
+        if let Some(s) = status {
+            input.insert("status".into(), s);
+        }
+        let input = Value::Object(input);
+        let mut typed: T = decode(rt, &input)?;
+        typed.set_defaults();
+        let mut output = encode(&typed)?;
+        let mut unknown_fields = Vec::new();
+        find_unknown(&input, &output, &mut Vec::new(), &mut unknown_fields);
+        let mut object = old.clone();
+        if let Some(o) = object.as_object_mut() {
+            match output.as_object_mut().and_then(|out| out.remove("status")) {
+                Some(s) => o.insert("status".into(), s),
+                None => o.remove("status"),
+            };
         }
         Ok(Admitted {
             object,

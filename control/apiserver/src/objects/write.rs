@@ -127,21 +127,9 @@ pub enum Part {
     Status,
 }
 
-/// Carries what the client may not change from `old` into `new`.
-fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value, part: Part) {
-    if part == Part::Status {
-        let status = new.get("status").cloned();
-        *new = old.clone();
-        match status {
-            Some(s) => new["status"] = s,
-            None => {
-                if let Some(o) = new.as_object_mut() {
-                    o.remove("status");
-                }
-            }
-        }
-        return;
-    }
+/// Carries what the client may not change from `old` into `new` (an update of the main
+/// resource; status updates keep all of `old` but its status).
+fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
     for field in [
         "uid",
         "creationTimestamp",
@@ -237,8 +225,16 @@ where
             priority::check_single_default(app, &new).await?;
         }
         check_identity(rt, &new, &current.object, name)?;
-        prepare_update(rt, &mut new, &current.object, part);
-        let admitted = kinds::ops(rt).admit(rt, new, Some(&current.object))?;
+        let admitted = match part {
+            Part::Main => {
+                prepare_update(rt, &mut new, &current.object);
+                kinds::ops(rt).admit(rt, new, Some(&current.object))?
+            }
+            Part::Status => {
+                let status = new.as_object_mut().and_then(|o| o.remove("status"));
+                kinds::ops(rt).admit_status(rt, status, &current.object)?
+            }
+        };
         let warnings = field_validation(query, &admitted.unknown_fields)?;
         let mut new = admitted.object;
         if rt.tracks_generation && part == Part::Main {
