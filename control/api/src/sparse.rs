@@ -163,11 +163,8 @@ fn visit(
     }
 }
 
-/// The bytes of the value at each of `paths` (object keys from the root; an empty path is
-/// the whole document), found in one pass over the document, whose top level must be an
-/// object. A path through something other than an object finds nothing; of duplicate keys,
-/// the last counts, as in a full parse.
-pub fn find_all<'a>(json: &'a [u8], paths: &[&[&str]]) -> Scan<Vec<Option<&'a [u8]>>> {
+/// The byte range of the value at each of `paths`; see [`find_all`].
+fn ranges(json: &[u8], paths: &[&[&str]]) -> Scan<Vec<Option<(usize, usize)>>> {
     let at = skip_ws(json, 0);
     if json.get(at) != Some(&b'{') {
         return Err(Malformed);
@@ -180,10 +177,48 @@ pub fn find_all<'a>(json: &'a [u8], paths: &[&[&str]]) -> Scan<Vec<Option<&'a [u
             out[p] = Some((at, end));
         }
     }
-    Ok(out
+    Ok(out)
+}
+
+/// The bytes of the value at each of `paths` (object keys from the root; an empty path is
+/// the whole document), found in one pass over the document, whose top level must be an
+/// object. A path through something other than an object finds nothing; of duplicate keys,
+/// the last counts, as in a full parse.
+pub fn find_all<'a>(json: &'a [u8], paths: &[&[&str]]) -> Scan<Vec<Option<&'a [u8]>>> {
+    Ok(ranges(json, paths)?
         .into_iter()
         .map(|r| r.map(|(a, b)| &json[a..b]))
         .collect())
+}
+
+/// The document with the value at `path` (a non-empty list of object keys) set to `value`,
+/// which must be one well-formed JSON value: replaced where it exists, otherwise added as
+/// the last member of its parent object. Everything else is copied byte for byte. `None`
+/// when the parent is missing or is not an object.
+pub fn set(json: &[u8], path: &[&str], value: &[u8]) -> Scan<Option<Vec<u8>>> {
+    let (key, parent) = path.split_last().expect("a path to set names a key");
+    let found = ranges(json, &[path, parent])?;
+    let mut out = Vec::with_capacity(json.len() + key.len() + value.len() + 4);
+    match (found[0], found[1]) {
+        (Some((start, end)), _) => {
+            out.extend_from_slice(&json[..start]);
+            out.extend_from_slice(value);
+            out.extend_from_slice(&json[end..]);
+        }
+        (None, Some((start, end))) if json[start] == b'{' => {
+            let close = end - 1;
+            out.extend_from_slice(&json[..close]);
+            if !json[start + 1..close].iter().all(u8::is_ascii_whitespace) {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key).expect("a string encodes");
+            out.push(b':');
+            out.extend_from_slice(value);
+            out.extend_from_slice(&json[close..]);
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(out))
 }
 
 /// The bytes of the value at `path`; see [`find_all`].
@@ -340,5 +375,41 @@ mod tests {
         assert_eq!(find(br#"[1,2]"#, &["a"]), Err(Malformed));
         assert_eq!(find(br#"{"a":"unterminated}"#, &["b"]), Err(Malformed));
         assert!(project(br#"{"a":[1,}"#, &[&["a"]]).is_err());
+    }
+
+    #[test]
+    fn set_replaces_or_adds_one_value_and_keeps_the_rest() {
+        let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
+        let full = parse(POD.as_bytes());
+        let cases: [(&[&str], &str); 5] = [
+            (&["spec", "nodeName"], r#""n2""#),
+            (&["spec", "schedulerName"], r#""s""#),
+            (&["status"], r#"{"phase":"Pending"}"#),
+            (&["status", "empty", "x"], "[1,{}]"),
+            (&["brandNew"], "null"),
+        ];
+        for (path, value) in cases {
+            let out = set(POD.as_bytes(), path, value.as_bytes())
+                .unwrap()
+                .unwrap();
+            let mut want = full.clone();
+            let ptr: String = path.iter().map(|s| format!("/{s}")).collect();
+            let (parent, key) = ptr.rsplit_once('/').unwrap();
+            let parent = if parent.is_empty() {
+                &mut want
+            } else {
+                want.pointer_mut(parent).unwrap()
+            };
+            parent[key] = parse(value.as_bytes());
+            assert_eq!(parse(&out), want, "{ptr}");
+        }
+        assert_eq!(
+            set(br#"{ }"#, &["a"], b"1").unwrap().unwrap(),
+            br#"{ "a":1}"#
+        );
+        // No parent object: nothing to add to.
+        assert_eq!(set(POD.as_bytes(), &["missing", "x"], b"1").unwrap(), None);
+        assert_eq!(set(POD.as_bytes(), &["kind", "x"], b"1").unwrap(), None);
+        assert!(set(br#"{"a":"#, &["a"], b"1").is_err());
     }
 }

@@ -351,6 +351,33 @@ impl Registry {
         Ok(with_revision(obj, kv.mod_revision, json))
     }
 
+    /// Replaces `current` with `json` (the new stored form: without a resourceVersion) if
+    /// it has not changed since it was read, without parsing either.
+    pub async fn replace_raw(
+        &self,
+        rt: &ResourceType,
+        current: &Raw,
+        name: &str,
+        json: Vec<u8>,
+    ) -> Result<Raw, ApiError> {
+        let json = Bytes::from(json);
+        let sealed = if rt.kind == "Secret" {
+            Bytes::from(self.secrets.seal(&json))
+        } else {
+            json.clone()
+        };
+        let kv = self
+            .store
+            .update(&current.key, sealed, current.revision)
+            .await
+            .map_err(|e| store_error(rt, name, e))?;
+        Ok(Raw {
+            key: current.key.clone(),
+            json,
+            revision: kv.mod_revision,
+        })
+    }
+
     /// Deletes the object if it is still at `expected`; returns its last state.
     pub async fn delete(
         &self,

@@ -13,8 +13,9 @@ use crate::app::App;
 use crate::dispatch::Call;
 use crate::http;
 use crate::objects::patch::{apply, patch_type};
+use crate::objects::status::{StatusWrite, update_status};
 use crate::objects::write::{
-    DeleteOptions, Deletion, Part, delete_object, deleted_status, rv_precondition,
+    DeleteOptions, Deletion, delete_object, deleted_status, rv_precondition,
 };
 use crate::objects::{UpdateOutcome, update_object};
 
@@ -60,49 +61,28 @@ pub async fn handle(
 
 async fn status(app: &App, method: &Method, call: &Call) -> Result<Response, ApiError> {
     let rt = call.target.rt;
-    let (body, ty) = if method == Method::PATCH {
-        (
-            http::parse_body(&call.body, http::body_type(&call.headers)?)?,
-            Some(patch_type(call)?),
-        )
+    let body = http::parse_body(&call.body, http::body_type(&call.headers)?)?;
+    let write = if method == Method::PATCH {
+        StatusWrite::Patch(patch_type(call)?, &body)
     } else {
-        (
-            http::parse_body(&call.body, http::body_type(&call.headers)?)?,
-            None,
-        )
+        StatusWrite::Replace(&body)
     };
-    let precondition = if ty == Some(skiff_api::patch::PatchType::Json) {
-        None
-    } else {
-        rv_precondition(&body)?
+    let precondition = match write {
+        StatusWrite::Patch(skiff_api::patch::PatchType::Json, _) => None,
+        _ => rv_precondition(&body)?,
     };
-    let (outcome, warnings) = update_object(
+    let (json, warnings) = update_status(
         app,
         rt,
         call.namespace(),
         call.name(),
         precondition,
-        Part::Status,
         &call.query,
-        |current| match ty {
-            // A JSON patch may name any path; other patches merge into the status alone,
-            // which is all a status write keeps.
-            Some(ty @ skiff_api::patch::PatchType::Json) => {
-                apply(ty, rt.kind, &current.object, &body)
-            }
-            Some(ty) => {
-                let status_only = match current.object.get("status") {
-                    Some(s) => json!({"status": s}),
-                    None => json!({}),
-                };
-                apply(ty, rt.kind, &status_only, &body)
-            }
-            None => Ok(body.clone()),
-        },
+        write,
     )
     .await?;
     Ok(http::with_warnings(
-        http::json_bytes(StatusCode::OK, outcome.to_json()),
+        http::json_bytes(StatusCode::OK, json),
         &warnings,
     ))
 }
@@ -156,7 +136,6 @@ async fn scale(app: &App, method: &Method, call: &Call) -> Result<Response, ApiE
         call.namespace(),
         call.name(),
         precondition,
-        Part::Main,
         &call.query,
         |current| {
             let desired = match ty {
@@ -215,12 +194,24 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
             )
         })?
         .to_owned();
+    let node = serde_json::to_vec(&node).map_err(|e| ApiError::internal(e.to_string()))?;
     loop {
+        // On the stored bytes: only the fields binding reads or writes are parsed.
         let current = app
             .registry
-            .must_get(rt, call.namespace(), call.name())
+            .get_raw(rt, call.namespace(), call.name())
             .await?;
-        if meta::deletion_timestamp(&current.object).is_some() {
+        let corrupt = || ApiError::internal(format!("stored pod {} is malformed", current.key));
+        let stored = skiff_api::sparse::project(
+            &current.json,
+            &[
+                &["metadata", "deletionTimestamp"],
+                &["spec", "nodeName"],
+                &["status"],
+            ],
+        )
+        .map_err(|_| corrupt())?;
+        if meta::deletion_timestamp(&stored).is_some() {
             return Err(ApiError::conflict(
                 rt.plural,
                 rt.group,
@@ -228,8 +219,7 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
                 "pod is being deleted, cannot be assigned to a host",
             ));
         }
-        if let Some(on) = current
-            .object
+        if let Some(on) = stored
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
@@ -241,11 +231,26 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
                 &format!("pod {} is already assigned to node {on:?}", call.name()),
             ));
         }
-        let revision = current.revision;
-        let mut pod = current.object;
-        pod["spec"]["nodeName"] = json!(node);
-        set_condition(&mut pod, "PodScheduled", "True", None);
-        match app.registry.update(rt, pod, revision).await {
+        let mut status = json!({});
+        if let Some(s) = stored.get("status") {
+            status["status"] = s.clone();
+        }
+        set_condition(&mut status, "PodScheduled", "True", None);
+        let status =
+            serde_json::to_vec(&status["status"]).map_err(|e| ApiError::internal(e.to_string()))?;
+        let set = |json: &[u8], path: &[&str], value: &[u8]| {
+            skiff_api::sparse::set(json, path, value)
+                .ok()
+                .flatten()
+                .ok_or_else(corrupt)
+        };
+        let bound = set(&current.json, &["spec", "nodeName"], &node)?;
+        let bound = set(&bound, &["status"], &status)?;
+        match app
+            .registry
+            .replace_raw(rt, &current, call.name(), bound)
+            .await
+        {
             Ok(_) => {
                 return Ok(http::json(
                     StatusCode::CREATED,
@@ -358,20 +363,11 @@ async fn finalize(app: &App, call: &Call) -> Result<Response, ApiError> {
         .pointer("/spec/finalizers")
         .cloned()
         .unwrap_or(json!([]));
-    let (outcome, _) = update_object(
-        app,
-        rt,
-        None,
-        call.name(),
-        None,
-        Part::Main,
-        &call.query,
-        |current| {
-            let mut obj = current.object.clone();
-            obj["spec"]["finalizers"] = finalizers.clone();
-            Ok(obj)
-        },
-    )
+    let (outcome, _) = update_object(app, rt, None, call.name(), None, &call.query, |current| {
+        let mut obj = current.object.clone();
+        obj["spec"]["finalizers"] = finalizers.clone();
+        Ok(obj)
+    })
     .await?;
     let code = match outcome {
         UpdateOutcome::Deleted(_) => StatusCode::OK,

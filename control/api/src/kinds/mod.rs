@@ -53,16 +53,24 @@ pub trait KindOps: Send + Sync {
         old: Option<&Value>,
     ) -> Result<Admitted, ApiError>;
 
-    /// Admits a write of the status subresource: `status` (none: removed) replaces the status
-    /// of `old`, an admitted object, and everything else of `old` stands. Only the status is
+    /// Admits a write of the status subresource: `status` (none: removed) is to replace the
+    /// status of an admitted object, and everything else of it stands. Only the status is
     /// decoded, defaulted and checked against the schema: the rest was admitted already, and
     /// the checks of what an update may change concern the rest.
     fn admit_status(
         &self,
         rt: &ResourceType,
         status: Option<Value>,
-        old: &Value,
-    ) -> Result<Admitted, ApiError>;
+    ) -> Result<AdmittedStatus, ApiError>;
+}
+
+/// The outcome of admitting a status write.
+#[derive(Debug)]
+pub struct AdmittedStatus {
+    /// The canonical status (decoded, defaulted, re-encoded); `None`: the object has none.
+    pub status: Option<Value>,
+    /// Paths of fields the schema does not have; they were dropped.
+    pub unknown_fields: Vec<String>,
 }
 
 struct Typed<T>(std::marker::PhantomData<fn() -> T>);
@@ -194,14 +202,10 @@ impl<T: Object> KindOps for Typed<T> {
         &self,
         rt: &ResourceType,
         status: Option<Value>,
-        old: &Value,
-    ) -> Result<Admitted, ApiError> {
+    ) -> Result<AdmittedStatus, ApiError> {
         let mut input = serde_json::Map::new();
-        for field in ["apiVersion", "kind"] {
-            if let Some(v) = old.get(field) {
-                input.insert(field.into(), v.clone());
-            }
-        }
+        input.insert("apiVersion".into(), Value::String(rt.api_version()));
+        input.insert("kind".into(), Value::String(rt.kind.into()));
         if let Some(s) = status {
             input.insert("status".into(), s);
         }
@@ -211,15 +215,8 @@ impl<T: Object> KindOps for Typed<T> {
         let mut output = encode(&typed)?;
         let mut unknown_fields = Vec::new();
         find_unknown(&input, &output, &mut Vec::new(), &mut unknown_fields);
-        let mut object = old.clone();
-        if let Some(o) = object.as_object_mut() {
-            match output.as_object_mut().and_then(|out| out.remove("status")) {
-                Some(s) => o.insert("status".into(), s),
-                None => o.remove("status"),
-            };
-        }
-        Ok(Admitted {
-            object,
+        Ok(AdmittedStatus {
+            status: output.as_object_mut().and_then(|out| out.remove("status")),
             unknown_fields,
         })
     }

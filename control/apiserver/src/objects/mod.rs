@@ -3,6 +3,7 @@
 mod input;
 pub mod patch;
 pub mod read;
+pub mod status;
 pub mod write;
 
 pub use patch::patch;

@@ -9,7 +9,7 @@ use skiff_api::meta;
 use skiff_api::patch::{self, PatchType};
 
 use super::input;
-use super::write::{Part, create_object, rv_precondition, update_object};
+use super::write::{create_object, rv_precondition, update_object};
 use crate::app::App;
 use crate::dispatch::Call;
 use crate::http;
@@ -84,7 +84,6 @@ pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
         call.namespace(),
         call.name(),
         precondition,
-        Part::Main,
         &call.query,
         |current| apply(ty, rt.kind, &current.object, &doc),
     )

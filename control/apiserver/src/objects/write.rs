@@ -118,17 +118,7 @@ pub async fn create_object(
     }
 }
 
-/// Which part of an object an update may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
-    /// The main resource: everything but status (for kinds with a status subresource).
-    Main,
-    /// The status subresource: only status.
-    Status,
-}
-
-/// Carries what the client may not change from `old` into `new` (an update of the main
-/// resource; status updates keep all of `old` but its status).
+/// Carries what the client may not change from `old` into `new`.
 fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
     for field in [
         "uid",
@@ -200,7 +190,6 @@ pub async fn update_object<F>(
     ns: Option<&str>,
     name: &str,
     precondition: Option<i64>,
-    part: Part,
     query: &Query,
     mut change: F,
 ) -> Result<(UpdateOutcome, Vec<String>), ApiError>
@@ -225,19 +214,11 @@ where
             priority::check_single_default(app, &new).await?;
         }
         check_identity(rt, &new, &current.object, name)?;
-        let admitted = match part {
-            Part::Main => {
-                prepare_update(rt, &mut new, &current.object);
-                kinds::ops(rt).admit(rt, new, Some(&current.object))?
-            }
-            Part::Status => {
-                let status = new.as_object_mut().and_then(|o| o.remove("status"));
-                kinds::ops(rt).admit_status(rt, status, &current.object)?
-            }
-        };
+        prepare_update(rt, &mut new, &current.object);
+        let admitted = kinds::ops(rt).admit(rt, new, Some(&current.object))?;
         let warnings = field_validation(query, &admitted.unknown_fields)?;
         let mut new = admitted.object;
-        if rt.tracks_generation && part == Part::Main {
+        if rt.tracks_generation {
             let old_gen = meta::generation(&current.object);
             let changed = !meta::same_spec(&new, &current.object);
             meta::set(
@@ -252,7 +233,7 @@ where
         if dry_run(query)? {
             return Ok((UpdateOutcome::Updated(Stored::unsaved(new)), warnings));
         }
-        if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() {
+        if deleted_by_update(&current.object, &new) {
             match app
                 .registry
                 .delete(rt, ns, name, Some(current.revision))
@@ -283,8 +264,21 @@ where
     }
 }
 
+/// Whether an update that turned `old` into `new` removes the object, as Kubernetes does
+/// when it leaves an object being deleted without finalizers, unless the object is still
+/// in its grace period (a pod its node has not yet confirmed stopped).
+pub(super) fn deleted_by_update(old: &Value, new: &Value) -> bool {
+    meta::deletion_timestamp(old).is_some()
+        && meta::finalizers(new).is_empty()
+        && old
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
+}
+
 /// The body may not rename, move or replace the object.
-fn check_identity(
+pub(super) fn check_identity(
     rt: &ResourceType,
     new: &Value,
     old: &Value,
@@ -343,7 +337,6 @@ pub async fn update(app: &App, call: &Call) -> Result<Response, ApiError> {
         call.namespace(),
         call.name(),
         precondition,
-        Part::Main,
         &call.query,
         |_| Ok(body.clone()),
     )
