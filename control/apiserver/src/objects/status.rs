@@ -12,7 +12,7 @@ use skiff_api::sparse;
 
 use super::input::{self, dry_run, field_validation};
 use super::patch::apply;
-use super::write::{check_identity, deleted_by_update};
+use super::write::{check_identity, check_precondition, deleted_by_update};
 use crate::app::App;
 use crate::http::Query;
 use crate::registry::Raw;
@@ -51,16 +51,7 @@ pub async fn update_status(
 ) -> Result<(Vec<u8>, Vec<String>), ApiError> {
     loop {
         let current = app.registry.get_raw(rt, ns, name).await?;
-        if let Some(rv) = precondition
-            && rv != current.revision
-        {
-            return Err(ApiError::conflict(
-                rt.plural,
-                rt.group,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
+        check_precondition(rt, name, precondition, current.revision)?;
         let stored = sparse::project(&current.json, &READ).map_err(|e| corrupt(&current, e))?;
         let old_status = stored.get("status").cloned();
         let mut new = match write {

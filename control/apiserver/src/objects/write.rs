@@ -198,16 +198,7 @@ where
 {
     loop {
         let current = app.registry.must_get(rt, ns, name).await?;
-        if let Some(rv) = precondition
-            && rv != current.revision
-        {
-            return Err(ApiError::conflict(
-                rt.plural,
-                rt.group,
-                name,
-                "the object has been modified; please apply your changes to the latest version and try again",
-            ));
-        }
+        check_precondition(rt, name, precondition, current.revision)?;
         let mut new = change(&current)?;
         input::check_kind(rt, &mut new)?;
         if rt.kind == "PriorityClass" {
@@ -261,6 +252,24 @@ where
                 return Err(e);
             }
         }
+    }
+}
+
+/// An update for revision `precondition` fails when the object is at another.
+pub(super) fn check_precondition(
+    rt: &ResourceType,
+    name: &str,
+    precondition: Option<i64>,
+    revision: i64,
+) -> Result<(), ApiError> {
+    match precondition {
+        Some(rv) if rv != revision => Err(ApiError::conflict(
+            rt.plural,
+            rt.group,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )),
+        _ => Ok(()),
     }
 }
 
