@@ -57,11 +57,15 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// The error for stored bytes that are not a JSON object.
+    fn malformed(&self, e: impl std::fmt::Display) -> ApiError {
+        ApiError::internal(format!("stored object {} is not valid JSON: {e}", self.key))
+    }
+
     /// The object, parsed, with its resourceVersion.
     pub fn parse(&self) -> Result<Value, ApiError> {
-        let mut object: Value = serde_json::from_slice(&self.json).map_err(|e| {
-            ApiError::internal(format!("stored object {} is not valid JSON: {e}", self.key))
-        })?;
+        let mut object: Value =
+            serde_json::from_slice(&self.json).map_err(|e| self.malformed(e))?;
         meta::set(
             &mut object,
             "resourceVersion",
@@ -73,9 +77,30 @@ impl Raw {
     /// The values at `paths` in the object, read without parsing the rest (see
     /// [`skiff_api::sparse`]).
     pub fn fields<'a>(&'a self, paths: &[&[&str]]) -> Result<Vec<Option<&'a [u8]>>, ApiError> {
-        skiff_api::sparse::find_all(&self.json, paths).map_err(|e| {
-            ApiError::internal(format!("stored object {} is not valid JSON: {e}", self.key))
-        })
+        skiff_api::sparse::find_all(&self.json, paths).map_err(|e| self.malformed(e))
+    }
+
+    /// The parts of the object at `paths`, parsed, and nothing else (see
+    /// [`skiff_api::sparse::project`]).
+    pub fn project(&self, paths: &[&[&str]]) -> Result<Value, ApiError> {
+        skiff_api::sparse::project(&self.json, paths).map_err(|e| self.malformed(e))
+    }
+
+    /// The stored JSON with each `(path, value)` of `edits` set in turn (values are JSON),
+    /// the rest copied without parsing (see [`skiff_api::sparse::set`]); the parent of each
+    /// path must exist.
+    pub fn with_fields(&self, edits: &[(&[&str], &[u8])]) -> Result<Vec<u8>, ApiError> {
+        let mut out: Option<Vec<u8>> = None;
+        for (path, value) in edits {
+            let from = out.as_deref().unwrap_or(&self.json);
+            let parent = || path[..path.len() - 1].join(".");
+            out = Some(
+                skiff_api::sparse::set(from, path, value)
+                    .map_err(|e| self.malformed(e))?
+                    .ok_or_else(|| self.malformed(format!("no object at {:?}", parent())))?,
+            );
+        }
+        Ok(out.unwrap_or_else(|| self.json.to_vec()))
     }
 
     /// The object's JSON with its resourceVersion written in, without parsing it.
@@ -209,12 +234,17 @@ impl Registry {
             serde_json::to_vec(obj)
                 .map_err(|e| ApiError::internal(format!("encoding object: {e}")))?,
         );
-        let sealed = if rt.kind == "Secret" {
-            Bytes::from(self.secrets.seal(&json))
+        let sealed = self.seal(rt, &json);
+        Ok((json, sealed))
+    }
+
+    /// The bytes to store for stored-form `json`: sealed for Secrets, as they are otherwise.
+    fn seal(&self, rt: &ResourceType, json: &Bytes) -> Bytes {
+        if rt.kind == "Secret" {
+            Bytes::from(self.secrets.seal(json))
         } else {
             json.clone()
-        };
-        Ok((json, sealed))
+        }
     }
 
     /// The object in `kv` as stored (decrypted), not yet parsed.
@@ -361,14 +391,9 @@ impl Registry {
         json: Vec<u8>,
     ) -> Result<Raw, ApiError> {
         let json = Bytes::from(json);
-        let sealed = if rt.kind == "Secret" {
-            Bytes::from(self.secrets.seal(&json))
-        } else {
-            json.clone()
-        };
         let kv = self
             .store
-            .update(&current.key, sealed, current.revision)
+            .update(&current.key, self.seal(rt, &json), current.revision)
             .await
             .map_err(|e| store_error(rt, name, e))?;
         Ok(Raw {

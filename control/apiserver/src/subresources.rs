@@ -14,10 +14,10 @@ use crate::dispatch::Call;
 use crate::http;
 use crate::objects::patch::{apply, patch_type};
 use crate::objects::status::{StatusWrite, update_status};
+use crate::objects::update_object;
 use crate::objects::write::{
     DeleteOptions, Deletion, delete_object, deleted_status, rv_precondition,
 };
-use crate::objects::{UpdateOutcome, update_object};
 
 fn not_allowed(method: &Method, rt: &ResourceType, sub: Subresource) -> ApiError {
     ApiError::method_not_allowed(format!(
@@ -201,16 +201,11 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
             .registry
             .get_raw(rt, call.namespace(), call.name())
             .await?;
-        let corrupt = || ApiError::internal(format!("stored pod {} is malformed", current.key));
-        let stored = skiff_api::sparse::project(
-            &current.json,
-            &[
-                &["metadata", "deletionTimestamp"],
-                &["spec", "nodeName"],
-                &["status"],
-            ],
-        )
-        .map_err(|_| corrupt())?;
+        let stored = current.project(&[
+            &["metadata", "deletionTimestamp"],
+            &["spec", "nodeName"],
+            &["status"],
+        ])?;
         if meta::deletion_timestamp(&stored).is_some() {
             return Err(ApiError::conflict(
                 rt.plural,
@@ -238,14 +233,8 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
         set_condition(&mut status, "PodScheduled", "True", None);
         let status =
             serde_json::to_vec(&status["status"]).map_err(|e| ApiError::internal(e.to_string()))?;
-        let set = |json: &[u8], path: &[&str], value: &[u8]| {
-            skiff_api::sparse::set(json, path, value)
-                .ok()
-                .flatten()
-                .ok_or_else(corrupt)
-        };
-        let bound = set(&current.json, &["spec", "nodeName"], &node)?;
-        let bound = set(&bound, &["status"], &status)?;
+        let bound =
+            current.with_fields(&[(&["spec", "nodeName"], &node), (&["status"], &status)])?;
         match app
             .registry
             .replace_raw(rt, &current, call.name(), bound)
@@ -369,9 +358,5 @@ async fn finalize(app: &App, call: &Call) -> Result<Response, ApiError> {
         Ok(obj)
     })
     .await?;
-    let code = match outcome {
-        UpdateOutcome::Deleted(_) => StatusCode::OK,
-        _ => StatusCode::OK,
-    };
-    Ok(http::json_bytes(code, outcome.to_json()))
+    Ok(http::json_bytes(StatusCode::OK, outcome.to_json()))
 }

@@ -8,4 +8,4 @@ pub mod write;
 
 pub use patch::patch;
 pub use read::{get, list};
-pub use write::{UpdateOutcome, create, delete, delete_collection, update, update_object};
+pub use write::{create, delete, delete_collection, update, update_object};

@@ -55,10 +55,7 @@ impl Filter {
             .map(|p| p.split('/').skip(1).collect())
             .collect();
         let paths: Vec<&[&str]> = pointers.iter().map(Vec::as_slice).collect();
-        let sparse = skiff_api::sparse::project(&raw.json, &paths).map_err(|e| {
-            ApiError::internal(format!("stored object {} is not valid JSON: {e}", raw.key))
-        })?;
-        Ok(self.matches(rt, &sparse))
+        Ok(self.matches(rt, &raw.project(&paths)?))
     }
 }
 

@@ -8,7 +8,6 @@ use skiff_api::ResourceType;
 use skiff_api::error::ApiError;
 use skiff_api::kinds;
 use skiff_api::patch::PatchType;
-use skiff_api::sparse;
 
 use super::input::{self, dry_run, field_validation};
 use super::patch::apply;
@@ -52,7 +51,7 @@ pub async fn update_status(
     loop {
         let current = app.registry.get_raw(rt, ns, name).await?;
         check_precondition(rt, name, precondition, current.revision)?;
-        let stored = sparse::project(&current.json, &READ).map_err(|e| corrupt(&current, e))?;
+        let stored = current.project(&READ)?;
         let old_status = stored.get("status").cloned();
         let mut new = match write {
             StatusWrite::Replace(body) => body.clone(),
@@ -81,9 +80,7 @@ pub async fn update_status(
             Some(status) => {
                 let bytes =
                     serde_json::to_vec(status).map_err(|e| ApiError::internal(e.to_string()))?;
-                sparse::set(&current.json, &["status"], &bytes)
-                    .map_err(|e| corrupt(&current, e))?
-                    .ok_or_else(|| corrupt(&current, sparse::Malformed))?
+                current.with_fields(&[(&["status"], &bytes)])?
             }
             None => {
                 let mut object = current.parse()?;
@@ -120,8 +117,4 @@ pub async fn update_status(
             Err(e) => return Err(e),
         }
     }
-}
-
-fn corrupt(raw: &Raw, e: sparse::Malformed) -> ApiError {
-    ApiError::internal(format!("stored object {} is not valid JSON: {e}", raw.key))
 }
