@@ -1,17 +1,21 @@
 //! API errors, rendered as Kubernetes `Status` objects: the code, reason and message that
-//! kubectl and client libraries expect.
+//! kubectl and client libraries expect, written field for field as kube-apiserver writes them.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-/// One field-level problem in an invalid object (`details.causes[]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One field-level problem in an invalid object (`details.causes[]`). Serialized in
+/// kube's field order (`reason`, `message`, `field`), empty fields left out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Cause {
     /// e.g. `FieldValueRequired`, `FieldValueInvalid`.
     pub reason: &'static str,
-    /// e.g. `spec.template.spec.containers[0].name`.
-    pub field: String,
     /// e.g. `Required value` or `Invalid value: "x": must be ...`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// e.g. `spec.template.spec.containers[0].name`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub field: String,
 }
 
 impl Cause {
@@ -75,10 +79,113 @@ impl Cause {
     }
 }
 
+/// `value` as Go's `%+v` prints the decoded JSON (`map[k:v]`, `[a b]`, strings bare), as
+/// kube-apiserver quotes a patch in its errors.
+pub fn go_value(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_value).collect::<Vec<_>>().join(" ")),
+        // serde_json's map iterates in key order, as Go prints maps.
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
+    }
+}
+
+/// `details` of a Status, in kube's field order, empty fields left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetails {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The resource (`pods`), as Kubernetes fills it in.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+}
+
+impl StatusDetails {
+    /// Details naming one object of a resource.
+    pub fn of(name: &str, group: &str, kind: &str) -> Self {
+        StatusDetails {
+            name: name.into(),
+            group: group.into(),
+            kind: kind.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A `Status` object (`meta/v1`), serialized in the field order of kube's struct:
+/// `kind`, `apiVersion`, `metadata`, `status`, `message`, `reason`, `details`, `code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: EmptyMeta,
+    /// `Success` or `Failure`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub code: u16,
+}
+
+/// The empty `metadata: {}` of a Status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+struct EmptyMeta {}
+
+fn is_zero(code: &u16) -> bool {
+    *code == 0
+}
+
+impl Status {
+    /// A `Success` Status, as a completed deletion (with `details`) or a binding
+    /// (`code` 201) answers.
+    pub fn success(details: Option<StatusDetails>, code: u16) -> Self {
+        Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: EmptyMeta {},
+            status: "Success",
+            message: String::new(),
+            reason: "",
+            details,
+            code,
+        }
+    }
+
+    /// The JSON kube-apiserver writes: fields in its order, then a newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(self).expect("a Status always serializes");
+        out.push(b'\n');
+        out
     }
 }
 
@@ -88,7 +195,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in every `Result` of the request path, and stay small.
+    pub details: Option<Box<StatusDetails>>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -108,14 +216,6 @@ pub fn qualified(resource: &str, group: &str) -> String {
     }
 }
 
-fn details(name: &str, group: &str, kind: &str) -> Value {
-    let mut d = json!({ "name": name, "kind": kind });
-    if !group.is_empty() {
-        d["group"] = json!(group);
-    }
-    d
-}
-
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -126,8 +226,8 @@ impl ApiError {
         }
     }
 
-    fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+    fn with_details(mut self, details: StatusDetails) -> Self {
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -143,6 +243,19 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 on one object, as kube's admission refuses it: `<resource> "<name>" is forbidden: <why>`.
+    pub fn forbidden_object(resource: &str, group: &str, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} {name:?} is forbidden: {why}",
+                qualified(resource, group)
+            ),
+        )
+        .with_details(StatusDetails::of(name, group, resource))
+    }
+
     /// `resource` is the plural resource name (`pods`), `group` its API group.
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
         Self::new(
@@ -150,7 +263,7 @@ impl ApiError {
             "NotFound",
             format!("{} {name:?} not found", qualified(resource, group)),
         )
-        .with_details(details(name, group, resource))
+        .with_details(StatusDetails::of(name, group, resource))
     }
 
     /// A path that names no resource at all.
@@ -172,7 +285,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{} {name:?} already exists", qualified(resource, group)),
         )
-        .with_details(details(name, group, resource))
+        .with_details(StatusDetails::of(name, group, resource))
     }
 
     /// An optimistic-concurrency failure (stale resourceVersion).
@@ -185,7 +298,7 @@ impl ApiError {
                 qualified(resource, group)
             ),
         )
-        .with_details(details(name, group, resource))
+        .with_details(StatusDetails::of(name, group, resource))
     }
 
     /// A resourceVersion that is no longer available.
@@ -218,13 +331,10 @@ impl ApiError {
             [one] => one.clone(),
             many => format!("[{}]", many.join(", ")),
         };
-        let mut d = details(name, group, kind);
-        d["causes"] = Value::Array(
-            causes
-                .iter()
-                .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
-                .collect(),
-        );
+        let d = StatusDetails {
+            causes,
+            ..StatusDetails::of(name, group, kind)
+        };
         Self::new(
             422,
             "Invalid",
@@ -247,35 +357,60 @@ impl ApiError {
     }
 
     /// The `Status` object for this error.
-    pub fn to_status(&self) -> Value {
-        let mut s = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        });
-        if let Some(d) = &self.details {
-            s["details"] = d.clone();
+    pub fn to_status(&self) -> Status {
+        Status {
+            status: "Failure",
+            message: self.message.clone(),
+            reason: self.reason,
+            details: self.details.as_deref().cloned(),
+            ..Status::success(None, self.code)
         }
-        s
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn text(s: &Status) -> String {
+        String::from_utf8(s.to_json()).unwrap()
+    }
 
     #[test]
     fn not_found_reads_like_kubernetes() {
         let e = ApiError::not_found("deployments", "apps", "web");
         assert_eq!(e.message, r#"deployments.apps "web" not found"#);
-        let s = e.to_status();
-        assert_eq!(s["code"], 404);
-        assert_eq!(s["reason"], "NotFound");
-        assert_eq!(s["details"]["group"], "apps");
+        // Byte for byte what kube-apiserver writes: its struct order, then a newline.
+        assert_eq!(
+            text(&e.to_status()),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\
+             \"message\":\"deployments.apps \\\"web\\\" not found\",\"reason\":\"NotFound\",\
+             \"details\":{\"name\":\"web\",\"group\":\"apps\",\"kind\":\"deployments\"},\"code\":404}\n"
+        );
+        assert_eq!(
+            text(&ApiError::unauthorized().to_status()),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\
+             \"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}\n"
+        );
+    }
+
+    #[test]
+    fn success_statuses_leave_out_what_is_empty() {
+        let details = StatusDetails {
+            uid: "u-1".into(),
+            ..StatusDetails::of("c", "", "configmaps")
+        };
+        assert_eq!(
+            text(&Status::success(Some(details), 0)),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\",\
+             \"details\":{\"name\":\"c\",\"kind\":\"configmaps\",\"uid\":\"u-1\"}}\n"
+        );
+        assert_eq!(
+            text(&Status::success(None, 201)),
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\",\"code\":201}\n"
+        );
     }
 
     #[test]
@@ -293,13 +428,28 @@ mod tests {
             e.message,
             r#"Deployment.apps "web" is invalid: [spec.selector: Required value, metadata.name: Invalid value: "Web": must be lowercase]"#
         );
-        let causes = &e.to_status()["details"]["causes"];
-        assert_eq!(causes[0]["field"], "spec.selector");
-        assert_eq!(causes[1]["reason"], "FieldValueInvalid");
+        let json = text(&e.to_status());
+        assert!(
+            json.ends_with(
+                "\"details\":{\"name\":\"web\",\"group\":\"apps\",\"kind\":\"Deployment\",\"causes\":[\
+                 {\"reason\":\"FieldValueRequired\",\"message\":\"Required value\",\"field\":\"spec.selector\"},\
+                 {\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid value: \\\"Web\\\": must be lowercase\",\"field\":\"metadata.name\"}]},\
+                 \"code\":422}\n"
+            ),
+            "{json}"
+        );
         let one = ApiError::invalid("Pod", "", "p", vec![Cause::required("spec.containers")]);
         assert_eq!(
             one.message,
             r#"Pod "p" is invalid: spec.containers: Required value"#
+        );
+    }
+
+    #[test]
+    fn values_print_as_go_prints_them() {
+        assert_eq!(
+            go_value(&json!({"metadata": {"labels": "invalid"}, "a": [1, true, null, 1.5]})),
+            "map[a:[1 true <nil> 1.5] metadata:map[labels:invalid]]"
         );
     }
 }

@@ -7,11 +7,13 @@
 //!   straight from stored JSON;
 //! - [`patch`]: JSON patch, merge patch and strategic merge patch;
 //! - [`table`]: `kubectl get` tables;
-//! - [`error`]: API errors as Kubernetes `Status` objects.
+//! - [`error`]: API errors as Kubernetes `Status` objects; [`gojson`]: the JSON syntax errors
+//!   kube-apiserver quotes, as Go words them.
 
 pub mod cron;
 pub mod error;
 pub mod fields;
+pub mod gojson;
 pub mod kinds;
 pub mod meta;
 pub mod patch;

@@ -9,9 +9,27 @@ pub enum Subresource {
     Log,
     Eviction,
     Finalize,
+    /// The streaming subresources a node agent serves (`pods/exec`, `services/proxy`, ...).
+    Exec,
+    Attach,
+    PortForward,
+    Proxy,
 }
 
 impl Subresource {
+    const ALL: [Subresource; 10] = [
+        Subresource::Status,
+        Subresource::Scale,
+        Subresource::Binding,
+        Subresource::Log,
+        Subresource::Eviction,
+        Subresource::Finalize,
+        Subresource::Exec,
+        Subresource::Attach,
+        Subresource::PortForward,
+        Subresource::Proxy,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Subresource::Status => "status",
@@ -20,21 +38,44 @@ impl Subresource {
             Subresource::Log => "log",
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
+            Subresource::PortForward => "portforward",
+            Subresource::Proxy => "proxy",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Subresource::Status,
-            Subresource::Scale,
-            Subresource::Binding,
-            Subresource::Log,
-            Subresource::Eviction,
-            Subresource::Finalize,
-        ]
-        .into_iter()
-        .find(|r| r.name() == s)
+        Self::ALL.into_iter().find(|r| r.name() == s)
     }
+
+    /// Whether the subresource carries a stream or a proxied connection (a node agent's
+    /// work) rather than an object.
+    pub fn is_streaming(self) -> bool {
+        matches!(
+            self,
+            Subresource::Exec | Subresource::Attach | Subresource::PortForward | Subresource::Proxy
+        )
+    }
+}
+
+/// What a DELETE that removes an object answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteReply {
+    /// The object as it was deleted (kube's `ReturnDeletedObject` stores: pods, services, ...).
+    Object,
+    /// A `Success` Status naming it.
+    Status,
+}
+
+/// What a create does with the `status` the client sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateStatus {
+    /// Dropped: the object starts with an empty status that its defaults fill in (kube's
+    /// `PrepareForCreate` of every kind with a status, but nodes).
+    Reset,
+    /// Kept as sent: a node registers with its capacity and conditions.
+    Keep,
 }
 
 /// A served resource type.
@@ -53,6 +94,11 @@ pub struct ResourceType {
     pub subresources: &'static [Subresource],
     /// Whether `metadata.generation` counts spec changes.
     pub tracks_generation: bool,
+    pub delete_reply: DeleteReply,
+    pub create_status: CreateStatus,
+    /// Whether clients may write it; a read-only type (the APIServices the server registers
+    /// for itself) is listed with get, list and watch only.
+    pub writable: bool,
 }
 
 impl ResourceType {
@@ -101,10 +147,14 @@ use Subresource::*;
 
 const ALL: &[&str] = &["all"];
 
+/// A resource type; the optional trailing settings override the common case (a delete
+/// answers with a Status, a create resets status, clients may write).
 macro_rules! rt {
     ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, ns=$ns:expr,
-     short=$short:expr, cat=$cat:expr, sub=$sub:expr, generation=$gen:expr) => {
-        ResourceType {
+     short=$short:expr, cat=$cat:expr, sub=$sub:expr, generation=$gen:expr
+     $(, $setting:ident = $value:expr)* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut rt = ResourceType {
             group: $group,
             version: $version,
             kind: $kind,
@@ -115,8 +165,13 @@ macro_rules! rt {
             categories: $cat,
             subresources: $sub,
             tracks_generation: $gen,
-        }
-    };
+            delete_reply: DeleteReply::Status,
+            create_status: CreateStatus::Reset,
+            writable: true,
+        };
+        $(rt.$setting = $value;)*
+        rt
+    }};
 }
 
 /// Every served resource type.
@@ -131,7 +186,8 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &["ns"],
         cat = &[],
         sub = &[Status, Finalize],
-        generation = false
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "",
@@ -142,8 +198,18 @@ pub static RESOURCES: &[ResourceType] = &[
         ns = true,
         short = &["po"],
         cat = ALL,
-        sub = &[Status, Binding, Log, Eviction],
-        generation = false
+        sub = &[
+            Status,
+            Binding,
+            Log,
+            Eviction,
+            Exec,
+            Attach,
+            PortForward,
+            Proxy
+        ],
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "",
@@ -154,8 +220,9 @@ pub static RESOURCES: &[ResourceType] = &[
         ns = true,
         short = &["svc"],
         cat = ALL,
-        sub = &[Status],
-        generation = false
+        sub = &[Status, Proxy],
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "",
@@ -202,8 +269,9 @@ pub static RESOURCES: &[ResourceType] = &[
         ns = false,
         short = &["no"],
         cat = &[],
-        sub = &[Status],
-        generation = false
+        sub = &[Status, Proxy],
+        generation = false,
+        create_status = CreateStatus::Keep
     ),
     rt!(
         "",
@@ -227,7 +295,8 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &["pv"],
         cat = &[],
         sub = &[Status],
-        generation = false
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "",
@@ -239,7 +308,8 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &["pvc"],
         cat = &[],
         sub = &[Status],
-        generation = false
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "",
@@ -251,7 +321,33 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &["sa"],
         cat = &[],
         sub = &[],
+        generation = false,
+        delete_reply = DeleteReply::Object
+    ),
+    rt!(
+        "",
+        "v1",
+        "PodTemplate",
+        "podtemplates",
+        "podtemplate",
+        ns = true,
+        short = &[],
+        cat = &[],
+        sub = &[],
         generation = false
+    ),
+    rt!(
+        "apiregistration.k8s.io",
+        "v1",
+        "APIService",
+        "apiservices",
+        "apiservice",
+        ns = false,
+        short = &[],
+        cat = &["api-extensions"],
+        sub = &[Status],
+        generation = false,
+        writable = false
     ),
     rt!(
         "apps",
@@ -395,7 +491,8 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &["sc"],
         cat = &[],
         sub = &[],
-        generation = false
+        generation = false,
+        delete_reply = DeleteReply::Object
     ),
     rt!(
         "scheduling.k8s.io",
@@ -456,6 +553,35 @@ mod tests {
         let deploy = by_kind("apps", "Deployment").unwrap();
         assert_eq!(deploy.api_version(), "apps/v1");
         assert_eq!(deploy.key_prefix(), "/registry/apps/deployments/");
+    }
+
+    /// kube-apiserver's stores with `ReturnDeletedObject` (pkg/registry/*/storage) answer a
+    /// delete with the object; the rest with a Status. Only nodes keep status on create.
+    #[test]
+    fn per_kind_write_rules_are_kubes() {
+        let returning: Vec<&str> = RESOURCES
+            .iter()
+            .filter(|r| r.delete_reply == DeleteReply::Object)
+            .map(|r| r.plural)
+            .collect();
+        assert_eq!(
+            returning,
+            [
+                "namespaces",
+                "pods",
+                "services",
+                "persistentvolumes",
+                "persistentvolumeclaims",
+                "serviceaccounts",
+                "storageclasses"
+            ]
+        );
+        let keeping: Vec<&str> = RESOURCES
+            .iter()
+            .filter(|r| r.create_status == CreateStatus::Keep)
+            .map(|r| r.plural)
+            .collect();
+        assert_eq!(keeping, ["nodes"]);
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub async fn start(config: Config, store: AnyStore) -> Result<Running> {
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(router.into_make_service()));
     crate::namespaces::spawn_lifecycle(Arc::clone(&app), terminating_rx);
+    crate::bootstrap::spawn_repair(Arc::clone(&app), crate::bootstrap::REPAIR_EVERY);
     crate::compaction::spawn(Arc::clone(&app), config.compaction_interval);
     tracing::info!(%url, "API server listening");
     Ok(Running {

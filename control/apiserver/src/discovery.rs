@@ -19,6 +19,12 @@ const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of a type clients may only read.
+const READ_VERBS: &[&str] = &["get", "list", "watch"];
+
+/// The verbs of a subresource that proxies (`pods/proxy`): every HTTP method.
+const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
+
 pub fn version() -> Value {
     json!({
         "major": KUBE_MAJOR,
@@ -85,13 +91,23 @@ pub fn api_group(name: &str) -> Option<Value> {
 }
 
 fn subresource_entry(rt: &ResourceType, sub: Subresource) -> Value {
+    let proxy_options = match rt.kind {
+        "Pod" => "PodProxyOptions",
+        "Node" => "NodeProxyOptions",
+        _ => "ServiceProxyOptions",
+    };
     let (group, version, kind, verbs): (&str, &str, &str, &[&str]) = match sub {
+        Subresource::Status if !rt.writable => ("", "", rt.kind, &["get"]),
         Subresource::Status => ("", "", rt.kind, &["get", "patch", "update"]),
         Subresource::Scale => ("autoscaling", "v1", "Scale", &["get", "patch", "update"]),
         Subresource::Binding => ("", "", "Binding", &["create"]),
         Subresource::Log => ("", "", "Pod", &["get"]),
         Subresource::Eviction => ("policy", "v1", "Eviction", &["create"]),
         Subresource::Finalize => ("", "", rt.kind, &["update"]),
+        Subresource::Exec => ("", "", "PodExecOptions", &["create", "get"]),
+        Subresource::Attach => ("", "", "PodAttachOptions", &["create", "get"]),
+        Subresource::PortForward => ("", "", "PodPortForwardOptions", &["create", "get"]),
+        Subresource::Proxy => ("", "", proxy_options, PROXY_VERBS),
     };
     let mut e = json!({
         "name": format!("{}/{}", rt.plural, sub.name()),
@@ -119,7 +135,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": VERBS,
+            "verbs": if rt.writable { VERBS } else { READ_VERBS },
         });
         if !rt.short_names.is_empty() {
             e["shortNames"] = json!(rt.short_names);
@@ -135,6 +151,9 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     if resources.is_empty() {
         return None;
     }
+    // kube-apiserver lists a group-version's resources in path order (`pods`, `pods/exec`,
+    // ..., `podtemplates`), which is also the order of `kubectl api-resources` rows.
+    resources.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     let group_version = if group.is_empty() {
         version.to_owned()
     } else {

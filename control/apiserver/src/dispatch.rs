@@ -142,6 +142,9 @@ async fn object(app: &Arc<App>, method: Method, call: Call) -> Result<Response, 
             t.rt.plural
         ))
     };
+    if !t.rt.writable && method != Method::GET {
+        return Err(not_allowed());
+    }
     match (&method, t.name.is_some(), t.sub) {
         (&Method::GET, false, None) if t.watch || call.query.flag("watch") => {
             watch::watch(app, call).await

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
-use skiff_api::error::ApiError;
+use skiff_api::error::{ApiError, Status};
 
 /// Largest request body accepted, as kube-apiserver (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -93,8 +93,12 @@ pub fn json(status: StatusCode, value: &Value) -> Response {
     json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
 }
 
-/// A response whose body is already JSON.
-pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+/// A response whose body is already JSON. Like kube-apiserver's encoder, every JSON body
+/// ends with a newline.
+pub fn json_bytes(status: StatusCode, mut body: Vec<u8>) -> Response {
+    if body.last() != Some(&b'\n') {
+        body.push(b'\n');
+    }
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -107,7 +111,12 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
 /// An API error as a Status response.
 pub fn error(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json(status, &e.to_status())
+    json_bytes(status, e.to_status().to_json())
+}
+
+/// A `Status` response (a success Status; errors go through [`error`]).
+pub fn status(code: StatusCode, s: &Status) -> Response {
+    json_bytes(code, s.to_json())
 }
 
 /// Adds `Warning` headers (unknown fields, deprecations), as kube-apiserver does.
@@ -127,6 +136,8 @@ pub enum BodyType {
     Json,
     Yaml,
     Protobuf,
+    /// A server-side apply patch: YAML, of which JSON is a subset.
+    ApplyYaml,
 }
 
 pub fn body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
@@ -141,8 +152,8 @@ pub fn body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
         | "*/*"
         | "application/json-patch+json"
         | "application/merge-patch+json"
-        | "application/strategic-merge-patch+json"
-        | "application/apply-patch+yaml" => Ok(BodyType::Json),
+        | "application/strategic-merge-patch+json" => Ok(BodyType::Json),
+        "application/apply-patch+yaml" => Ok(BodyType::ApplyYaml),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(BodyType::Yaml),
         "application/vnd.kubernetes.protobuf" => Ok(BodyType::Protobuf),
         other => Err(ApiError::unsupported_media_type(format!(
@@ -165,6 +176,14 @@ pub fn parse_body(bytes: &[u8], kind: BodyType) -> Result<Value, ApiError> {
         BodyType::Yaml => serde_yaml_ng::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}"))),
         BodyType::Protobuf => crate::protobuf::decode(bytes),
+        // JSON first (what kubectl sends), YAML otherwise, as kube's apply reads YAML.
+        BodyType::ApplyYaml => serde_json::from_slice(bytes).or_else(|_| {
+            serde_yaml_ng::from_slice(bytes).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "error decoding YAML: error converting YAML to JSON: yaml: {e}"
+                ))
+            })
+        }),
     }
 }
 
@@ -187,5 +206,20 @@ mod tests {
         assert!(e.message.contains("line 1 column"), "{}", e.message);
         let y = parse_body(b"kind: Pod\nmetadata:\n  name: x\n", BodyType::Yaml).unwrap();
         assert_eq!(y["metadata"]["name"], "x");
+        // An apply patch is YAML or JSON.
+        let y = parse_body(b"kind: Pod\nmetadata:\n  name: x\n", BodyType::ApplyYaml).unwrap();
+        assert_eq!(y["metadata"]["name"], "x");
+        let j = parse_body(
+            br#"{"kind": "Pod", "n": 12345678901234567890}"#,
+            BodyType::ApplyYaml,
+        )
+        .unwrap();
+        assert_eq!(j["kind"], "Pod");
+        let e = parse_body(b"kind: [", BodyType::ApplyYaml).unwrap_err();
+        assert!(
+            e.message.starts_with("error decoding YAML"),
+            "{}",
+            e.message
+        );
     }
 }

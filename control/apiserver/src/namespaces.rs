@@ -19,6 +19,23 @@ fn namespaces() -> &'static skiff_api::ResourceType {
     resources::find("", "v1", "namespaces").expect("namespaces are served")
 }
 
+/// The namespaces that may never be deleted (kube's NamespaceLifecycle admission).
+pub const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// Refuses deleting one of the [`IMMORTAL`] namespaces, as kube does before even looking
+/// the namespace up.
+pub fn check_deletable(ns: &str) -> Result<(), ApiError> {
+    if IMMORTAL.contains(&ns) {
+        return Err(ApiError::forbidden_object(
+            "namespaces",
+            "",
+            ns,
+            "this namespace may not be deleted",
+        ));
+    }
+    Ok(())
+}
+
 /// Fails unless `ns` exists and is not being deleted.
 pub async fn ensure_active(app: &App, ns: &str) -> Result<(), ApiError> {
     let found = app.registry.get_raw(namespaces(), None, ns).await?;

@@ -80,11 +80,16 @@ fn target(rt: &'static ResourceType, ns: Option<&str>, tail: &[&str], watch: boo
     let (name, sub) = match tail {
         [] => (None, None),
         [name] => (Some(*name), None),
-        [name, sub] => match Subresource::parse(sub).filter(|s| rt.has(*s)) {
-            Some(s) => (Some(*name), Some(s)),
-            None => return Route::NotFound,
+        [name, sub, rest @ ..] => match Subresource::parse(sub).filter(|s| rt.has(*s)) {
+            // Only a proxy carries a path of its own after the subresource; a proxied
+            // object's name may name a port (`web:8080`).
+            Some(Subresource::Proxy) => (
+                name.split_once(':').map_or(Some(*name), |(n, _)| Some(n)),
+                Some(Subresource::Proxy),
+            ),
+            Some(s) if rest.is_empty() => (Some(*name), Some(s)),
+            _ => return Route::NotFound,
         },
-        _ => return Route::NotFound,
     };
     Route::Object(Target {
         rt,
@@ -143,5 +148,18 @@ mod tests {
             Route::ResourceList("apps".into(), "v1".into())
         );
         assert_eq!(parse("/version"), Route::Version);
+        let t = object("/api/v1/namespaces/default/pods/web:8080/proxy/healthz/ready");
+        assert_eq!(
+            (t.name.as_deref(), t.sub),
+            (Some("web"), Some(Subresource::Proxy))
+        );
+        let t = object("/api/v1/namespaces/default/pods/web/exec");
+        assert_eq!(t.sub, Some(Subresource::Exec));
+        assert_eq!(
+            parse("/api/v1/namespaces/default/pods/web/exec/more"),
+            Route::NotFound
+        );
+        let t = object("/api/v1/nodes/n1/proxy");
+        assert_eq!(t.sub, Some(Subresource::Proxy));
     }
 }

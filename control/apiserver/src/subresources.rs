@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 use skiff_api::ResourceType;
-use skiff_api::error::ApiError;
+use skiff_api::error::{ApiError, Status};
 use skiff_api::meta;
 use skiff_api::resources::Subresource;
 use skiff_api::selector::Selector;
@@ -15,9 +15,7 @@ use crate::http;
 use crate::objects::patch::{apply, patch_type};
 use crate::objects::status::{StatusWrite, update_status};
 use crate::objects::update_object;
-use crate::objects::write::{
-    DeleteOptions, Deletion, delete_object, deleted_status, rv_precondition,
-};
+use crate::objects::write::{DeleteOptions, delete_object, rv_precondition};
 
 fn not_allowed(method: &Method, rt: &ResourceType, sub: Subresource) -> ApiError {
     ApiError::method_not_allowed(format!(
@@ -55,6 +53,7 @@ pub async fn handle(
         (Subresource::Log, &Method::GET) => log(app, call).await,
         (Subresource::Eviction, &Method::POST) => eviction(app, call).await,
         (Subresource::Finalize, &Method::PUT) => finalize(app, call).await,
+        (s, _) if s.is_streaming() => streaming(app, method, s, call).await,
         _ => Err(not_allowed(method, rt, sub)),
     }
 }
@@ -241,9 +240,9 @@ async fn binding(app: &App, call: &Call) -> Result<Response, ApiError> {
             .await
         {
             Ok(_) => {
-                return Ok(http::json(
+                return Ok(http::status(
                     StatusCode::CREATED,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                    &Status::success(None, 201),
                 ));
             }
             Err(e) if e.code == 409 => continue,
@@ -277,7 +276,9 @@ pub fn set_condition(obj: &mut Value, kind: &str, status: &str, reason: Option<&
     }
 }
 
-async fn log(app: &App, call: &Call) -> Result<Response, ApiError> {
+/// The pod a per-container subresource names, and the container: the one asked for
+/// (`?container=`), or the only one; kube's messages otherwise.
+async fn pod_container(app: &App, call: &Call) -> Result<(Value, String), ApiError> {
     let rt = call.target.rt;
     let pod = app
         .registry
@@ -310,19 +311,88 @@ async fn log(app: &App, call: &Call) -> Result<Response, ApiError> {
             )));
         }
     };
-    match pod
-        .pointer("/spec/nodeName")
+    Ok((pod, container))
+}
+
+/// The node a pod runs on; a pod not yet scheduled is kube's 400.
+fn pod_node<'a>(pod: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    pod.pointer("/spec/nodeName")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-    {
-        None => Err(ApiError::bad_request(format!(
+        .ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))
+}
+
+/// 503 for what only a node agent can serve, while none serves `node`.
+fn no_agent(node: &str, what: &str) -> ApiError {
+    ApiError::unavailable(format!(
+        "no node agent is serving node {node:?}, so {what} is not available"
+    ))
+}
+
+async fn log(app: &App, call: &Call) -> Result<Response, ApiError> {
+    let (pod, container) = pod_container(app, call).await?;
+    match pod_node(&pod, call.name()) {
+        Err(_) => Err(ApiError::bad_request(format!(
             "pod {} does not have a host assigned: container {container:?} has not started, so it has no logs yet",
             call.name()
         ))),
-        Some(node) => Err(ApiError::unavailable(format!(
-            "no node agent is serving node {node:?}, so the logs of container {container:?} in pod {} are not available",
-            call.name()
-        ))),
+        Ok(node) => Err(no_agent(
+            node,
+            &format!("the logs of container {container:?} in pod {}", call.name()),
+        )),
+    }
+}
+
+/// `pods/exec`, `pods/attach`, `pods/portforward`, and the `proxy` subresources: checked as
+/// kube-apiserver checks them (the object, its container, its node), then refused with 503
+/// until a node agent serves streams.
+async fn streaming(
+    app: &App,
+    method: &Method,
+    sub: Subresource,
+    call: &Call,
+) -> Result<Response, ApiError> {
+    let rt = call.target.rt;
+    let connect_only = sub != Subresource::Proxy;
+    if connect_only && method != Method::GET && method != Method::POST {
+        return Err(not_allowed(method, rt, sub));
+    }
+    let name = call.name();
+    match (rt.kind, sub) {
+        ("Pod", Subresource::Exec | Subresource::Attach) => {
+            let (pod, container) = pod_container(app, call).await?;
+            let node = pod_node(&pod, name)?;
+            let verb = if sub == Subresource::Exec {
+                "exec into"
+            } else {
+                "attaching to"
+            };
+            Err(no_agent(
+                node,
+                &format!("{verb} container {container:?} of pod {name}"),
+            ))
+        }
+        ("Pod", _) => {
+            let pod = app.registry.must_get(rt, call.namespace(), name).await?;
+            let node = pod_node(&pod.object, name)?;
+            let what = if sub == Subresource::PortForward {
+                "port forwarding to"
+            } else {
+                "proxying to"
+            };
+            Err(no_agent(node, &format!("{what} pod {name}")))
+        }
+        ("Node", _) => {
+            app.registry.must_get(rt, None, name).await?;
+            Err(no_agent(name, &format!("proxying to node {name}")))
+        }
+        _ => {
+            app.registry.must_get(rt, call.namespace(), name).await?;
+            Err(ApiError::unavailable(format!(
+                "proxying to {} {name:?} is not available: the API server does not proxy yet",
+                rt.plural
+            )))
+        }
     }
 }
 
@@ -335,13 +405,12 @@ async fn eviction(app: &App, call: &Call) -> Result<Response, ApiError> {
             .and_then(Value::as_i64),
         ..Default::default()
     };
-    match delete_object(app, rt, call.namespace(), call.name(), &opts).await? {
-        Deletion::Gone(last) | Deletion::Pending(last) => {
-            let mut status = deleted_status(rt, &last);
-            status["code"] = json!(201);
-            Ok(http::json(StatusCode::CREATED, &status))
-        }
-    }
+    delete_object(app, rt, call.namespace(), call.name(), &opts).await?;
+    // kube's eviction answers a bare Success, with the code of a create.
+    Ok(http::status(
+        StatusCode::CREATED,
+        &Status::success(None, 201),
+    ))
 }
 
 /// `namespaces/{name}/finalize`: replaces `spec.finalizers`.

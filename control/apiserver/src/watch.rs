@@ -39,9 +39,15 @@ struct Watcher {
     done: bool,
 }
 
-fn line(kind: &str, object: Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    v.push(b'\n');
+/// A watch line `{"type":...,"object":...}` (kube's field order) around `object`.
+fn line(kind: &str, object: &impl serde::Serialize) -> Bytes {
+    let mut v = Vec::with_capacity(256);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    // Serializing a Value or a Status into memory cannot fail.
+    let _ = serde_json::to_writer(&mut v, object);
+    v.extend_from_slice(b"}\n");
     Bytes::from(v)
 }
 
@@ -67,7 +73,7 @@ impl Watcher {
                 let now = jiff::Timestamp::now();
                 let row = table::row(self.rt.kind, &obj, include, now);
                 let meta = json!({"resourceVersion": rv.to_string()});
-                line(kind, table::table(self.rt.kind, vec![row], meta))
+                line(kind, &table::table(self.rt.kind, vec![row], meta))
             }
             None => raw_line(kind, raw, rv)?,
         };
@@ -76,7 +82,7 @@ impl Watcher {
     }
 
     fn error(&mut self, e: &ApiError) {
-        self.queue.push_back(line("ERROR", e.to_status()));
+        self.queue.push_back(line("ERROR", &e.to_status()));
         self.done = true;
     }
 
@@ -86,7 +92,7 @@ impl Watcher {
             metadata["annotations"] = a;
         }
         let obj = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
-        self.queue.push_back(line("BOOKMARK", obj));
+        self.queue.push_back(line("BOOKMARK", &obj));
     }
 
     /// Turns store events into watch events, applying the selectors to old and new state.

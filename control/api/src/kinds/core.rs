@@ -4,15 +4,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, NamespaceSpec, NamespaceStatus, Node, PersistentVolume,
-    PersistentVolumeClaim, PersistentVolumeClaimStatus, PersistentVolumeStatus, Secret, Service,
-    ServiceAccount,
+    ConfigMap, DaemonEndpoint, Endpoints, Event, EventSource, LoadBalancerStatus, Namespace,
+    NamespaceSpec, NamespaceStatus, Node, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimStatus,
+    PersistentVolumeStatus, PodTemplate, Secret, Service, ServiceAccount, ServiceStatus,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerStatus, IngressStatus};
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
+    APIService, APIServiceCondition, APIServiceStatus,
+};
 use serde_json::json;
 
 use super::{Object, immutable};
@@ -43,6 +49,11 @@ const PROTOCOLS: &[&str] = &["TCP", "UDP", "SCTP"];
 
 impl Object for Service {
     fn set_defaults(&mut self) {
+        // kube always writes `status: {loadBalancer: {}}` (Go structs are never left out).
+        self.status
+            .get_or_insert_with(ServiceStatus::default)
+            .load_balancer
+            .get_or_insert_with(LoadBalancerStatus::default);
         let Some(spec) = &mut self.spec else { return };
         let kind = spec.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
         spec.session_affinity.get_or_insert_with(|| "None".into());
@@ -348,6 +359,9 @@ impl Object for PersistentVolume {
             .status
             .get_or_insert_with(PersistentVolumeStatus::default);
         status.phase.get_or_insert_with(|| "Pending".into());
+        status
+            .last_phase_transition_time
+            .get_or_insert_with(|| Time(k8s_openapi::jiff::Timestamp::now()));
     }
 
     fn validate(&self, errs: &mut Errors) {
@@ -368,6 +382,13 @@ impl Object for PersistentVolume {
 }
 
 impl Object for Ingress {
+    fn set_defaults(&mut self) {
+        self.status
+            .get_or_insert_with(IngressStatus::default)
+            .load_balancer
+            .get_or_insert_with(IngressLoadBalancerStatus::default);
+    }
+
     fn validate(&self, errs: &mut Errors) {
         let Some(spec) = &self.spec else { return };
         for (i, rule) in spec.rules.iter().flatten().enumerate() {
@@ -416,7 +437,112 @@ impl Object for EndpointSlice {
 }
 
 impl Object for Endpoints {}
-impl Object for Node {}
-impl Object for Event {}
 impl Object for ServiceAccount {}
-impl Object for Lease {}
+
+impl Object for Node {
+    /// What kube writes for a node whatever it reported: an empty spec, and in its status
+    /// the daemon endpoints and node info (every node-info field is always written).
+    fn set_defaults(&mut self) {
+        self.spec.get_or_insert_with(NodeSpec::default);
+        let status = self.status.get_or_insert_with(NodeStatus::default);
+        status
+            .daemon_endpoints
+            .get_or_insert_with(NodeDaemonEndpoints::default)
+            .kubelet_endpoint
+            .get_or_insert_with(DaemonEndpoint::default);
+        status.node_info.get_or_insert_with(NodeSystemInfo::default);
+    }
+}
+
+impl Object for Event {
+    fn set_defaults(&mut self) {
+        self.source.get_or_insert_with(EventSource::default);
+        self.reporting_component.get_or_insert_with(String::new);
+        self.reporting_instance.get_or_insert_with(String::new);
+    }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[&["firstTimestamp"], &["lastTimestamp"], &["eventTime"]]
+    }
+}
+
+impl Object for Lease {
+    fn set_defaults(&mut self) {
+        self.spec.get_or_insert_with(LeaseSpec::default);
+    }
+}
+
+impl Object for PodTemplate {
+    fn set_defaults(&mut self) {
+        if let Some(t) = &mut self.template {
+            super::pod::default_template(t);
+        }
+    }
+
+    fn validate(&self, errs: &mut Errors) {
+        if let Some(t) = &self.template {
+            super::pod::validate_template(t, "template", None, RESTART_POLICIES, errs);
+        }
+    }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[&["template", "metadata", "creationTimestamp"]]
+    }
+}
+
+const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
+
+/// The condition kube's aggregator gives an APIService served by this server itself.
+const LOCAL_AVAILABLE: &str = "Local APIServices are always available";
+
+impl Object for APIService {
+    fn set_defaults(&mut self) {
+        let local = self.spec.as_ref().is_none_or(|s| s.service.is_none());
+        let status = self.status.get_or_insert_with(APIServiceStatus::default);
+        let conditions = status.conditions.get_or_insert_with(Vec::new);
+        if local && !conditions.iter().any(|c| c.type_ == "Available") {
+            conditions.push(APIServiceCondition {
+                type_: "Available".into(),
+                status: "True".into(),
+                reason: Some("Local".into()),
+                message: Some(LOCAL_AVAILABLE.into()),
+                last_transition_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+            });
+        }
+    }
+
+    fn validate(&self, errs: &mut Errors) {
+        let Some(spec) = &self.spec else {
+            return errs.required("spec");
+        };
+        let group = spec.group.as_deref().unwrap_or_default();
+        let version = spec.version.as_deref().unwrap_or_default();
+        let want = format!("{version}.{group}");
+        if self.metadata.name.as_deref() != Some(want.as_str()) {
+            errs.invalid(
+                "metadata.name",
+                json!(self.metadata.name),
+                format!("must be `spec.version+\".\"+spec.group`: {want:?}"),
+            );
+        }
+        if spec.group_priority_minimum <= 0 {
+            errs.invalid(
+                "spec.groupPriorityMinimum",
+                json!(spec.group_priority_minimum),
+                "must be positive and less than 20000",
+            );
+        }
+        if spec.version_priority <= 0 {
+            errs.invalid(
+                "spec.versionPriority",
+                json!(spec.version_priority),
+                "must be positive and less than 1000",
+            );
+        }
+    }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        // `service` has no omitempty: a Local APIService says `service: null`.
+        &[&["spec", "service"]]
+    }
+}

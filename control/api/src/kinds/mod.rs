@@ -11,7 +11,7 @@ mod workloads;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, Cause};
 use crate::meta;
@@ -32,6 +32,39 @@ pub trait Object: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn write_only() -> &'static [&'static str] {
         &[]
     }
+    /// Fields kube-apiserver writes as `null` when unset (Go's zero `metav1.Time`, a nil
+    /// pointer without `omitempty`), which the typed model would leave out. Each path is
+    /// filled in when its grandparent exists (the parent is created if missing).
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[]
+    }
+}
+
+/// Writes `null` at each of `paths` that is absent (see [`Object::null_fields`]).
+fn fill_nulls(obj: &mut Value, paths: &[&[&str]]) {
+    for path in paths {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        if let Some(parent) = parent_of(obj, parents) {
+            parent.entry(*last).or_insert(Value::Null);
+        }
+    }
+}
+
+/// The object at `path`, created if only its last step is missing.
+fn parent_of<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Value>> {
+    let Some((last, above)) = path.split_last() else {
+        return obj.as_object_mut();
+    };
+    let mut at = obj;
+    for key in above {
+        at = at.get_mut(*key)?;
+    }
+    at.as_object_mut()?
+        .entry(*last)
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
 }
 
 /// The outcome of admitting an object.
@@ -62,6 +95,11 @@ pub trait KindOps: Send + Sync {
         rt: &ResourceType,
         status: Option<Value>,
     ) -> Result<AdmittedStatus, ApiError>;
+
+    /// Why `obj` does not fit the kind's schema, worded as kube's unstructured converter
+    /// words it when a patched object does not decode (`cannot restore map from string`);
+    /// `None` if it fits.
+    fn type_error(&self, obj: &Value) -> Option<String>;
 }
 
 /// The outcome of admitting a status write.
@@ -163,7 +201,46 @@ fn encode<T: Serialize>(obj: &T) -> Result<Value, ApiError> {
     serde_json::to_value(obj).map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
 
+/// The reflect kind Go gives a decoded JSON value (`int64` for integers, as kube decodes).
+fn go_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "invalid",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::String(_) => "string",
+        Value::Array(_) => "slice",
+        Value::Object(_) => "map",
+    }
+}
+
+/// The value at a serde path (`metadata.labels`, `spec.containers[0]`) in `obj`.
+fn at_path<'a>(obj: &'a Value, path: &serde_path_to_error::Path) -> Option<&'a Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(obj, |at, seg| match seg {
+        Segment::Seq { index } => at.get(*index),
+        Segment::Map { key } => at.get(key.as_str()),
+        Segment::Enum { .. } | Segment::Unknown => Some(at),
+    })
+}
+
 impl<T: Object> KindOps for Typed<T> {
+    fn type_error(&self, obj: &Value) -> Option<String> {
+        let err = serde_path_to_error::deserialize::<_, T>(obj).err()?;
+        let message = err.inner().to_string();
+        let found = at_path(obj, err.path()).map_or("invalid", go_kind);
+        let expected = message.rsplit_once(", expected ").map(|(_, e)| e);
+        Some(match expected {
+            Some("a map") => format!("cannot restore map from {found}"),
+            Some("a sequence") => format!("cannot restore slice from {found}"),
+            // k8s-openapi expects a struct by its type name.
+            Some(e) if e.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                format!("cannot restore struct from: {found}")
+            }
+            _ => message,
+        })
+    }
+
     fn admit(
         &self,
         rt: &ResourceType,
@@ -172,7 +249,8 @@ impl<T: Object> KindOps for Typed<T> {
     ) -> Result<Admitted, ApiError> {
         let mut typed: T = decode(rt, &obj)?;
         typed.set_defaults();
-        let object = encode(&typed)?;
+        let mut object = encode(&typed)?;
+        fill_nulls(&mut object, T::null_fields());
         let mut unknown_fields = Vec::new();
         let mut input = obj;
         if let Some(o) = input.as_object_mut() {
@@ -283,6 +361,10 @@ pub fn ops(rt: &ResourceType) -> &'static dyn KindOps {
         ("coordination.k8s.io", "Lease") => typed!(api::coordination::v1::Lease),
         ("storage.k8s.io", "StorageClass") => typed!(api::storage::v1::StorageClass),
         ("scheduling.k8s.io", "PriorityClass") => typed!(api::scheduling::v1::PriorityClass),
+        ("", "PodTemplate") => typed!(api::core::v1::PodTemplate),
+        ("apiregistration.k8s.io", "APIService") => {
+            typed!(k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService)
+        }
         (group, kind) => unreachable!("no admission for {kind}.{group}: add it to kinds::ops"),
     }
 }

@@ -10,17 +10,12 @@ fn admit(group: &str, kind: &str, obj: Value) -> Result<Value, ApiError> {
 }
 
 fn causes(err: &ApiError) -> Vec<String> {
-    err.details.as_ref().unwrap()["causes"]
-        .as_array()
+    err.details
+        .as_ref()
         .unwrap()
+        .causes
         .iter()
-        .map(|c| {
-            format!(
-                "{}: {}",
-                c["field"].as_str().unwrap(),
-                c["message"].as_str().unwrap()
-            )
-        })
+        .map(|c| format!("{}: {}", c.field, c.message))
         .collect()
 }
 
@@ -414,6 +409,127 @@ fn status_writes_admit_only_the_status_against_the_schema() {
     assert_eq!(wrong.code, 400);
     assert!(wrong.message.contains("status.phase"), "{}", wrong.message);
     let deployments = by_kind("apps", "Deployment").unwrap();
+    // A status written away is Go's empty status, which kube writes as `{}`.
     let cleared = ops(deployments).admit_status(deployments, None).unwrap();
-    assert_eq!(cleared.status, None);
+    assert_eq!(cleared.status, Some(json!({})));
+}
+
+/// What kube writes for fields a Go struct always has (and Go's `null` for unset times),
+/// whatever the client sent.
+#[test]
+fn empty_statuses_and_structs_are_written_as_kube_writes_them() {
+    let svc = admit(
+        "",
+        "Service",
+        json!({"metadata": {"name": "s", "namespace": "default"},
+               "spec": {"ports": [{"port": 80}]}}),
+    )
+    .unwrap();
+    assert_eq!(svc["status"], json!({"loadBalancer": {}}));
+    let node = admit("", "Node", json!({"metadata": {"name": "n"}})).unwrap();
+    assert_eq!(node["spec"], json!({}));
+    assert_eq!(
+        node["status"]["daemonEndpoints"],
+        json!({"kubeletEndpoint": {"Port": 0}})
+    );
+    assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "");
+    assert_eq!(node["status"]["nodeInfo"]["machineID"], "");
+    let labels = json!({"app": "web"});
+    let d = admit(
+        "apps",
+        "Deployment",
+        deployment(
+            labels.clone(),
+            labels.clone(),
+            json!([{"name": "c", "image": "i"}]),
+        ),
+    )
+    .unwrap();
+    assert_eq!(d["status"], json!({}));
+    assert_eq!(
+        d["spec"]["template"]["metadata"],
+        json!({"labels": labels, "creationTimestamp": null})
+    );
+    let mut rs = deployment(
+        labels.clone(),
+        labels.clone(),
+        json!([{"name": "c", "image": "i"}]),
+    );
+    rs["apiVersion"] = json!("apps/v1");
+    rs["kind"] = json!("ReplicaSet");
+    assert_eq!(
+        admit("apps", "ReplicaSet", rs.clone()).unwrap()["status"],
+        json!({"replicas": 0})
+    );
+    rs["kind"] = json!("StatefulSet");
+    assert_eq!(
+        admit("apps", "StatefulSet", rs.clone()).unwrap()["status"],
+        json!({"replicas": 0, "availableReplicas": 0})
+    );
+    rs["kind"] = json!("DaemonSet");
+    assert_eq!(
+        admit("apps", "DaemonSet", rs).unwrap()["status"],
+        json!({"currentNumberScheduled": 0, "numberMisscheduled": 0,
+               "desiredNumberScheduled": 0, "numberReady": 0})
+    );
+    let event = admit(
+        "",
+        "Event",
+        json!({"metadata": {"name": "e", "namespace": "default"}, "involvedObject": {}}),
+    )
+    .unwrap();
+    for null in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+        assert_eq!(event[null], Value::Null, "{null}");
+        assert!(event.get(null).is_some(), "{null}");
+    }
+    assert_eq!(event["source"], json!({}));
+    assert_eq!(event["reportingComponent"], "");
+}
+
+#[test]
+fn local_api_services_are_available_and_name_no_service() {
+    let svc = admit(
+        "apiregistration.k8s.io",
+        "APIService",
+        json!({"metadata": {"name": "v1.apps"},
+               "spec": {"group": "apps", "version": "v1", "groupPriorityMinimum": 17800,
+                        "versionPriority": 15}}),
+    )
+    .unwrap();
+    assert!(svc["spec"].get("service").is_some_and(Value::is_null));
+    let available = &svc["status"]["conditions"][0];
+    assert_eq!(available["type"], "Available");
+    assert_eq!(available["status"], "True");
+    assert_eq!(available["reason"], "Local");
+    let misnamed = admit(
+        "apiregistration.k8s.io",
+        "APIService",
+        json!({"metadata": {"name": "v2.apps"},
+               "spec": {"group": "apps", "version": "v1", "groupPriorityMinimum": 1,
+                        "versionPriority": 1}}),
+    )
+    .unwrap_err();
+    assert_eq!(misnamed.code, 422);
+}
+
+#[test]
+fn type_errors_read_as_kube_unstructured_converter_writes_them() {
+    let pod = by_kind("", "Pod").unwrap();
+    let labels = json!({"metadata": {"name": "p", "labels": "invalid"}});
+    assert_eq!(
+        ops(pod).type_error(&labels).as_deref(),
+        Some("cannot restore map from string")
+    );
+    let containers = json!({"metadata": {"name": "p"}, "spec": {"containers": 5}});
+    assert_eq!(
+        ops(pod).type_error(&containers).as_deref(),
+        Some("cannot restore slice from int64")
+    );
+    let meta = json!({"metadata": [1]});
+    assert_eq!(
+        ops(pod).type_error(&meta).as_deref(),
+        Some("cannot restore struct from: slice")
+    );
+    let fine = json!({"metadata": {"name": "p"}, "spec": {"containers": []}});
+    assert_eq!(ops(pod).type_error(&fine), None);
 }

@@ -46,12 +46,16 @@ fn non_negative(errs: &mut Errors, field: &str, v: Option<i32>) {
     }
 }
 
+/// A pod template's unset creation time, which kube writes as `creationTimestamp: null`.
+const TEMPLATE_CREATED: &[&str] = &["spec", "template", "metadata", "creationTimestamp"];
+
 fn percent_or_int(s: &str) -> IntOrString {
     IntOrString::String(s.into())
 }
 
 impl Object for Deployment {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         let Some(spec) = &mut self.spec else { return };
         spec.replicas.get_or_insert(1);
         spec.revision_history_limit.get_or_insert(10);
@@ -100,6 +104,10 @@ impl Object for Deployment {
             immutable(errs, "spec.selector", &n.selector, &o.selector);
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[TEMPLATE_CREATED]
+    }
 }
 
 /// A required selector: `None` when the user gave none.
@@ -109,6 +117,7 @@ fn non_empty(sel: &LabelSelector) -> Option<&LabelSelector> {
 
 impl Object for ReplicaSet {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         let Some(spec) = &mut self.spec else { return };
         spec.replicas.get_or_insert(1);
         if let Some(t) = &mut spec.template {
@@ -133,10 +142,15 @@ impl Object for ReplicaSet {
             immutable(errs, "spec.selector", &n.selector, &o.selector);
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[TEMPLATE_CREATED]
+    }
 }
 
 impl Object for DaemonSet {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         let Some(spec) = &mut self.spec else { return };
         spec.revision_history_limit.get_or_insert(10);
         let strategy = spec
@@ -172,10 +186,19 @@ impl Object for DaemonSet {
             immutable(errs, "spec.selector", &n.selector, &o.selector);
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[TEMPLATE_CREATED]
+    }
 }
 
 impl Object for StatefulSet {
     fn set_defaults(&mut self) {
+        // Go writes `replicas` and `availableReplicas` even when zero.
+        self.status
+            .get_or_insert_with(Default::default)
+            .available_replicas
+            .get_or_insert(0);
         let Some(spec) = &mut self.spec else { return };
         spec.replicas.get_or_insert(1);
         spec.revision_history_limit.get_or_insert(10);
@@ -253,6 +276,10 @@ impl Object for StatefulSet {
             ));
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[TEMPLATE_CREATED]
+    }
 }
 
 /// Labels the Job controller matches its pods by.
@@ -261,6 +288,7 @@ pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 
 impl Object for Job {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         let uid = self.metadata.uid.clone();
         let name = self.metadata.name.clone();
         let Some(spec) = &mut self.spec else { return };
@@ -324,10 +352,15 @@ impl Object for Job {
             immutable(errs, "spec.completions", &n.completions, &o.completions);
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[TEMPLATE_CREATED]
+    }
 }
 
 impl Object for CronJob {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         let Some(spec) = &mut self.spec else { return };
         spec.concurrency_policy
             .get_or_insert_with(|| "Allow".into());
@@ -359,10 +392,25 @@ impl Object for CronJob {
             );
         }
     }
+
+    fn null_fields() -> &'static [&'static [&'static str]] {
+        &[
+            &["spec", "jobTemplate", "metadata", "creationTimestamp"],
+            &[
+                "spec",
+                "jobTemplate",
+                "spec",
+                "template",
+                "metadata",
+                "creationTimestamp",
+            ],
+        ]
+    }
 }
 
 impl Object for HorizontalPodAutoscaler {
     fn set_defaults(&mut self) {
+        self.status.get_or_insert_with(Default::default);
         if let Some(spec) = &mut self.spec {
             spec.min_replicas.get_or_insert(1);
         }

@@ -4,7 +4,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    AGE, Column, NAME, RowFn, age, col, int, list, map_text, name, num, or_none, s, text, wide,
+    AGE, Column, NAME, RowFn, age, col, containers_images, int, list, map_text, name, num, or_none,
+    s, text, wide,
 };
 
 pub(super) fn layout(kind: &str) -> Option<(&'static [Column], RowFn)> {
@@ -55,6 +56,37 @@ pub(super) fn layout(kind: &str) -> Option<(&'static [Column], RowFn)> {
                 ]
             },
             node_row,
+        ),
+        "PodTemplate" => (
+            const {
+                &[
+                    NAME,
+                    col("Containers", "Names of each container in the template."),
+                    col(
+                        "Images",
+                        "Images referenced by each container in the template.",
+                    ),
+                    col("Pod Labels", "The labels for the pod template."),
+                ]
+            },
+            |o, _| {
+                let (c, i) = containers_images(o, "/template/spec");
+                vec![name(o), c, i, map_text(o, "/template/metadata/labels")]
+            },
+        ),
+        "APIService" => (
+            const {
+                &[
+                    NAME,
+                    col(
+                        "Service",
+                        "The reference to the service that hosts this API endpoint.",
+                    ),
+                    col("Available", "Whether this service is available."),
+                    AGE,
+                ]
+            },
+            api_service_row,
         ),
         "Secret" => (
             const {
@@ -430,6 +462,39 @@ fn service_row(o: &Value, now: Timestamp) -> Vec<Value> {
         age(o, now),
         map_text(o, "/spec/selector"),
     ]
+}
+
+/// `Local` or `namespace/name` of the hosting Service, and the Available condition as the
+/// aggregator prints it (`False (MissingEndpoints)` when not available).
+fn api_service_row(o: &Value, now: Timestamp) -> Vec<Value> {
+    let service = match o.pointer("/spec/service").filter(|v| !v.is_null()) {
+        Some(svc) => format!(
+            "{}/{}",
+            svc.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            svc.get("name").and_then(Value::as_str).unwrap_or_default()
+        ),
+        None => "Local".into(),
+    };
+    let available = list(o, "/status/conditions")
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Available"));
+    let available = match available {
+        None => "Unknown".to_owned(),
+        Some(c) => {
+            let status = c.get("status").and_then(Value::as_str).unwrap_or_default();
+            match c
+                .get("reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                Some(reason) if status != "True" => format!("{status} ({reason})"),
+                _ => status.to_owned(),
+            }
+        }
+    };
+    vec![name(o), s(service), s(available), age(o, now)]
 }
 
 fn node_row(o: &Value, now: Timestamp) -> Vec<Value> {

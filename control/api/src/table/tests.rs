@@ -117,3 +117,45 @@ fn rows_carry_partial_object_metadata() {
     let defs = column_definitions("ConfigMap");
     assert_eq!(defs[0]["format"], "name");
 }
+
+#[test]
+fn pod_template_and_api_service_columns() {
+    assert_eq!(
+        headers("PodTemplate").join(" "),
+        "NAME CONTAINERS IMAGES POD LABELS"
+    );
+    let template = json!({"metadata": {"name": "t"}, "template": {
+        "metadata": {"labels": {"b": "2", "a": "1"}},
+        "spec": {"containers": [{"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}]}}});
+    assert_eq!(
+        cells("PodTemplate", template),
+        [
+            json!("t"),
+            json!("web,log"),
+            json!("nginx,busybox"),
+            json!("a=1,b=2")
+        ]
+    );
+    assert_eq!(
+        headers("APIService").join(" "),
+        "NAME SERVICE AVAILABLE AGE"
+    );
+    let local = json!({"metadata": {"name": "v1.apps", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"service": null},
+        "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local"}]}});
+    assert_eq!(
+        cells("APIService", local),
+        [
+            json!("v1.apps"),
+            json!("Local"),
+            json!("True"),
+            json!("60m")
+        ]
+    );
+    let missing = json!({"metadata": {"name": "v1beta1.metrics.k8s.io"},
+        "spec": {"service": {"namespace": "kube-system", "name": "metrics-server"}},
+        "status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints"}]}});
+    let row = cells("APIService", missing);
+    assert_eq!(row[1], "kube-system/metrics-server");
+    assert_eq!(row[2], "False (MissingEndpoints)");
+}

@@ -4,9 +4,9 @@
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
-use skiff_api::error::ApiError;
-use skiff_api::meta;
+use skiff_api::error::{ApiError, Cause, go_value};
 use skiff_api::patch::{self, PatchType};
+use skiff_api::{ResourceType, kinds, meta};
 
 use super::input;
 use super::write::{create_object, rv_precondition, update_object};
@@ -38,6 +38,21 @@ pub fn apply(ty: PatchType, kind: &str, current: &Value, doc: &Value) -> Result<
         // Server-side apply is approximated by merging the applied configuration in with
         // the strategic merge rules; field ownership is not tracked.
         PatchType::Strategic | PatchType::Apply => patch::strategic_merge(kind, current, doc),
+    }
+}
+
+/// A strategic merge patch whose result does not fit the schema is kube's 422, quoting the
+/// patch as Go prints it: `"" is invalid: patch: Invalid value: "map[...]": cannot restore
+/// map from string`.
+fn check_types(rt: &ResourceType, patched: &Value, doc: &Value) -> Result<(), ApiError> {
+    match kinds::ops(rt).type_error(patched) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::invalid(
+            "",
+            "",
+            "",
+            vec![Cause::invalid("patch", &Value::String(go_value(doc)), why)],
+        )),
     }
 }
 
@@ -85,7 +100,13 @@ pub async fn patch(app: &App, call: &Call) -> Result<Response, ApiError> {
         call.name(),
         precondition,
         &call.query,
-        |current| apply(ty, rt.kind, &current.object, &doc),
+        |current| {
+            let patched = apply(ty, rt.kind, &current.object, &doc)?;
+            if ty == PatchType::Strategic {
+                check_types(rt, &patched, &doc)?;
+            }
+            Ok(patched)
+        },
     )
     .await?;
     Ok(http::with_warnings(

@@ -6,9 +6,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use skiff_api::ResourceType;
 use skiff_api::error::ApiError;
+use skiff_api::error::{Status, StatusDetails};
 use skiff_api::kinds;
 use skiff_api::meta;
-use skiff_api::resources::Subresource;
+use skiff_api::resources::{CreateStatus, DeleteReply, Subresource};
 
 use super::input::{self, dry_run, field_validation};
 use super::read::{Filter, collect};
@@ -49,6 +50,7 @@ fn prepare_create(rt: &ResourceType, obj: &mut Value) {
         meta::remove(obj, "generation");
     }
     if rt.has(Subresource::Status)
+        && rt.create_status == CreateStatus::Reset
         && let Some(o) = obj.as_object_mut()
     {
         o.remove("status");
@@ -321,15 +323,17 @@ pub(super) fn check_identity(
     Ok(())
 }
 
-/// The resourceVersion a body names, as a precondition.
+/// The resourceVersion a body names, as a precondition. None, empty or `"0"` asks for an
+/// unconditional update, as kube-apiserver allows for every built-in kind.
 pub fn rv_precondition(obj: &Value) -> Result<Option<i64>, ApiError> {
-    meta::resource_version(obj)
+    let rv = meta::resource_version(obj)
         .map(|rv| {
-            rv.parse().map_err(|_| {
+            rv.parse::<i64>().map_err(|_| {
                 ApiError::bad_request(format!("metadata.resourceVersion: invalid value {rv:?}"))
             })
         })
-        .transpose()
+        .transpose()?;
+    Ok(rv.filter(|rv| *rv != 0))
 }
 
 pub async fn update(app: &App, call: &Call) -> Result<Response, ApiError> {
@@ -433,6 +437,9 @@ pub async fn delete_object(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<Deletion, ApiError> {
+    if rt.kind == "Namespace" {
+        namespaces::check_deletable(name)?;
+    }
     loop {
         let current = app.registry.must_get(rt, ns, name).await?;
         if let Some(uid) = &opts.uid
@@ -520,31 +527,25 @@ pub async fn delete_object(
     }
 }
 
-/// The Status a completed deletion answers with.
-pub fn deleted_status(rt: &ResourceType, obj: &Value) -> Value {
-    let mut details = json!({
-        "name": meta::name(obj).unwrap_or_default(),
-        "kind": rt.plural,
-        "uid": meta::uid(obj).unwrap_or_default(),
-    });
-    if !rt.group.is_empty() {
-        details["group"] = json!(rt.group);
-    }
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": details,
-    })
+/// The Status a completed deletion answers with, for kinds that do not return the object.
+fn deleted_status(rt: &ResourceType, obj: &Value) -> Status {
+    let details = StatusDetails {
+        uid: meta::uid(obj).unwrap_or_default().to_owned(),
+        ..StatusDetails::of(meta::name(obj).unwrap_or_default(), rt.group, rt.plural)
+    };
+    Status::success(Some(details), 0)
 }
 
 pub async fn delete(app: &App, call: &Call) -> Result<Response, ApiError> {
     let rt = call.target.rt;
     let opts = DeleteOptions::parse(call)?;
     match delete_object(app, rt, call.namespace(), call.name(), &opts).await? {
-        Deletion::Gone(last) => Ok(http::json(StatusCode::OK, &deleted_status(rt, &last))),
-        Deletion::Pending(obj) => Ok(http::json(StatusCode::OK, &obj)),
+        Deletion::Gone(last) if rt.delete_reply == DeleteReply::Status => {
+            Ok(http::status(StatusCode::OK, &deleted_status(rt, &last)))
+        }
+        // Still being deleted (finalizers, a grace period), or a kind whose delete returns
+        // the object: the object, as kube-apiserver answers.
+        Deletion::Gone(obj) | Deletion::Pending(obj) => Ok(http::json(StatusCode::OK, &obj)),
     }
 }
 
