@@ -162,14 +162,14 @@ fn each_error_class_gets_its_status() {
         ),
         400,
         "BadRequest",
-        "line 1 column",
+        "unexpected end of JSON input",
     );
     let pod_as_cm = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}});
     check(
         post(&c, CM, &pod_as_cm),
         400,
         "BadRequest",
-        "does not match the expected kind (ConfigMap)",
+        "Pod in version \"v1\" cannot be handled as a ConfigMap",
     );
     let wrong_version =
         json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
@@ -177,7 +177,7 @@ fn each_error_class_gets_its_status() {
         post(&c, CM, &wrong_version),
         400,
         "BadRequest",
-        "does not match the expected API version (v1)",
+        r#"no kind "ConfigMap" is registered for version "apps/v1""#,
     );
     let typed = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"replicas": "three"}});
     check(

@@ -91,6 +91,17 @@ except ApiException as e:
     assert e.status == 422, e
 
 core.delete_namespaced_config_map("c2", NS)
+
+# kube answers a Service delete with the Service itself; the client decodes it as one.
+core.create_namespaced_service(
+    NS,
+    client.V1Service(
+        metadata=client.V1ObjectMeta(name="s1"),
+        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]),
+    ),
+)
+gone = core.delete_namespaced_service("s1", NS)
+assert gone.kind == "Service" and gone.spec.ports[0].port == 80, gone
 watcher.join(20)
 assert ("ADDED", "c2") in events, events
 assert ("MODIFIED", "c1") in events, events

@@ -308,6 +308,8 @@ fn validate_meta(rt: &ResourceType, obj: &Value, errs: &mut Errors) {
             let problem = match rt.kind {
                 "Namespace" => dns1123_label_error(name),
                 "Service" => dns1035_label_error(name),
+                // `<version>.<group>`, checked by the kind (`v1.` for the core group).
+                "APIService" => None,
                 _ => dns1123_subdomain_error(name),
             };
             if let Some(p) = problem {
