@@ -84,6 +84,24 @@ fn deletes_answer_per_kind(c: &Cluster) {
         assert_eq!(parse(&body)["metadata"]["name"], name.as_str(), "{body}");
         assert_ne!(parse(&body)["kind"], "Status", "{body}");
     }
+    // A collection delete answers with the objects as they were listed.
+    let listed = created(
+        c,
+        &format!("{NS}/configmaps"),
+        &json!({"metadata": {"name": "dc", "labels": {"batch": "x"}}}),
+    );
+    let (code, body) = c.curl(
+        "DELETE",
+        &format!("{NS}/configmaps?labelSelector=batch%3Dx"),
+        "",
+        b"",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        parse(&body)["items"][0]["metadata"]["resourceVersion"],
+        listed["metadata"]["resourceVersion"]
+    );
     let cm = created(
         c,
         &format!("{NS}/configmaps"),
@@ -301,9 +319,13 @@ fn strategic_merge_type_errors_are_kubes_422() {
          \"message\":\"Invalid value: \\\"map[metadata:map[labels:invalid]]\\\": cannot restore \
          map from string\",\"field\":\"patch\"}]},\"code\":422}\n"
     );
-    let err = c
-        .kubectl("1.33")
-        .fails(&["patch", "cm", "p", "-p", r#"{"metadata":{"labels":"invalid"}}"#]);
+    let err = c.kubectl("1.33").fails(&[
+        "patch",
+        "cm",
+        "p",
+        "-p",
+        r#"{"metadata":{"labels":"invalid"}}"#,
+    ]);
     assert!(err.contains("cannot restore map from string"), "{err}");
 }
 
@@ -361,10 +383,25 @@ fn system_objects_stay(c: &Cluster) {
     eventually(30, "the kubernetes Service coming back", || {
         k.run(&["get", "svc", "kubernetes"], None).status.success()
     });
-    let svc = k.ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    let svc = k.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     assert_eq!(svc, "10.96.0.1");
     eventually(30, "kube-node-lease coming back", || {
-        let out = k.run(&["get", "ns", "kube-node-lease", "-o", "jsonpath={.status.phase}"], None);
+        let out = k.run(
+            &[
+                "get",
+                "ns",
+                "kube-node-lease",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        );
         out.status.success() && String::from_utf8_lossy(&out.stdout) == "Active"
     });
 }
@@ -389,7 +426,10 @@ fn pod_templates_api_services_and_streams(k: &Kubectl, c: &Cluster) {
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(rows, ["NAME CONTAINERS IMAGES POD LABELS", "web web nginx app=web"]);
+    assert_eq!(
+        rows,
+        ["NAME CONTAINERS IMAGES POD LABELS", "web web nginx app=web"]
+    );
 
     let services = k.ok(&["get", "apiservices"]);
     let rows: Vec<String> = services
@@ -399,13 +439,17 @@ fn pod_templates_api_services_and_streams(k: &Kubectl, c: &Cluster) {
     assert_eq!(rows[0], "NAME SERVICE AVAILABLE AGE");
     for name in ["v1.", "v1.apps", "v1.batch", "v2.autoscaling"] {
         assert!(
-            rows.iter().any(|r| r.starts_with(&format!("{name} Local True "))),
+            rows.iter()
+                .any(|r| r.starts_with(&format!("{name} Local True "))),
             "{services}"
         );
     }
-    let core: Value = serde_json::from_str(&k.ok(&["get", "apiservice", "v1.", "-o", "json"]))
-        .unwrap();
-    assert!(core["spec"].get("service").is_some_and(Value::is_null), "{core}");
+    let core: Value =
+        serde_json::from_str(&k.ok(&["get", "apiservice", "v1.", "-o", "json"])).unwrap();
+    assert!(
+        core["spec"].get("service").is_some_and(Value::is_null),
+        "{core}"
+    );
     assert_eq!(core["status"]["conditions"][0]["reason"], "Local");
     let err = k.fails(&["delete", "apiservice", "v1.apps"]);
     assert!(err.contains("MethodNotAllowed"), "{err}");
@@ -449,7 +493,13 @@ fn pod_templates_api_services_and_streams(k: &Kubectl, c: &Cluster) {
     let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n9",
         "containers": [{"name": "c", "image": "busybox"}]}});
     created(c, &format!("{NS}/pods"), &pod);
-    let (code, body) = c.curl("POST", &format!("{NS}/pods/p/exec?command=ls"), "", b"", None);
+    let (code, body) = c.curl(
+        "POST",
+        &format!("{NS}/pods/p/exec?command=ls"),
+        "",
+        b"",
+        None,
+    );
     assert_eq!(code, 503, "{body}");
     assert_eq!(
         parse(&body)["message"],
@@ -463,7 +513,13 @@ fn pod_templates_api_services_and_streams(k: &Kubectl, c: &Cluster) {
         None,
     );
     assert_eq!(code, 400, "{body}");
-    let (code, _) = c.curl("GET", &format!("{NS}/services/kubernetes/proxy/x"), "", b"", None);
+    let (code, _) = c.curl(
+        "GET",
+        &format!("{NS}/services/kubernetes/proxy/x"),
+        "",
+        b"",
+        None,
+    );
     assert_eq!(code, 503);
     let err = k.fails(&["exec", "p", "--", "ls"]);
     assert!(err.contains("no node agent is serving node"), "{err}");

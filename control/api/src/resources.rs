@@ -334,7 +334,7 @@ pub static RESOURCES: &[ResourceType] = &[
         short = &[],
         cat = &[],
         sub = &[],
-        generation = false
+        generation = true
     ),
     rt!(
         "apiregistration.k8s.io",

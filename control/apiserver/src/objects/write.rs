@@ -554,16 +554,18 @@ pub async fn delete_collection(app: &App, call: &Call) -> Result<Response, ApiEr
     let opts = DeleteOptions::parse(call)?;
     let filter = Filter::from_query(rt, &call.query)?;
     let (items, revision, _) = collect(app, call, &filter).await?;
-    let mut deleted = Vec::new();
+    // kube answers with the list as it was listed, whatever each delete did.
+    let mut listed = Vec::new();
     for item in items {
         let object = item.parse()?;
         let name = meta::name(&object).unwrap_or_default().to_owned();
         let ns = meta::namespace(&object).map(str::to_owned);
         match delete_object(app, rt, ns.as_deref(), &name, &opts).await {
-            Ok(Deletion::Gone(obj) | Deletion::Pending(obj)) => deleted.push(obj),
+            Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
+        listed.push(object);
     }
     Ok(http::json(
         StatusCode::OK,
@@ -571,7 +573,7 @@ pub async fn delete_collection(app: &App, call: &Call) -> Result<Response, ApiEr
             "kind": rt.list_kind(),
             "apiVersion": rt.api_version(),
             "metadata": {"resourceVersion": revision.to_string()},
-            "items": deleted,
+            "items": listed,
         }),
     ))
 }
