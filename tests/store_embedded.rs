@@ -89,11 +89,19 @@ async fn snapshots_bound_the_log_and_recovery_uses_them() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    // ~1 MB of writes in 64 KiB segments: without snapshots there would be ~16 segments.
-    let segments = count(&wal_dir);
+    // ~1 MB of writes in 64 KiB segments: without snapshots there would be ~17 segments. A
+    // snapshot is due once the log written since the last one reaches that snapshot's size,
+    // so what remains is at most the last snapshot's size plus the open segment.
+    let bytes = |d: &Path| -> u64 {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let (segments, log_bytes) = (count(&wal_dir), bytes(&wal_dir));
     assert!(
-        segments <= 4,
-        "{segments} log segments remain after snapshotting"
+        segments <= 8 && log_bytes <= bytes(&snap_dir) + options.segment_bytes,
+        "{segments} log segments ({log_bytes} bytes) remain after snapshotting"
     );
     assert_eq!(count(&snap_dir), 1, "older snapshots are removed");
     let store = EmbeddedStore::open(dir.path(), options).unwrap();
@@ -292,7 +300,11 @@ async fn a_damaged_frame_header_before_acknowledged_writes_is_corruption() {
         assert_eq!(path, segment, "{err}");
         assert_eq!(offset, Some(FIRST_FRAME as u64), "{err}");
         assert!(detail.contains("had been synced"), "{err}");
-        assert_eq!(std::fs::read(&segment).unwrap(), damaged, "nothing was cut off");
+        assert_eq!(
+            std::fs::read(&segment).unwrap(),
+            damaged,
+            "nothing was cut off"
+        );
     }
     std::fs::write(&segment, &original).unwrap();
     let store = open(dir.path());
@@ -319,10 +331,7 @@ fn a_store_of_the_old_format_is_refused_and_left_untouched() {
     }
     let err = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        matches!(err, StoreError::UnsupportedFormat { .. }),
-        "{msg}"
-    );
+    assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{msg}");
     assert!(msg.contains("format 1"), "{msg}");
     assert!(msg.contains("new, empty data directory"), "{msg}");
     for (name, content) in &files {

@@ -302,9 +302,7 @@ mod tests {
                 .iter()
                 .find(|(_, t)| t == step)
                 .unwrap_or_else(|| panic!("{step} never happened:\n{trace}"));
-            synced
-                .iter()
-                .any(|(i, p)| i > at && Path::new(p) == dir)
+            synced.iter().any(|(i, p)| i > at && Path::new(p) == dir)
         };
         let pki = data.join("pki");
         let key = pki.join("encryption.key");

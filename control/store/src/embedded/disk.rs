@@ -199,7 +199,10 @@ mod tests {
         f.write_all(b"hello world").unwrap();
         f.sync_data().unwrap();
         drop(f);
-        assert!(disk.create_new(&path).is_err(), "create_new never overwrites");
+        assert!(
+            disk.create_new(&path).is_err(),
+            "create_new never overwrites"
+        );
         let mut f = disk.open_at(&path, 5).unwrap();
         f.write_all(b", there").unwrap();
         f.sync_all().unwrap();

@@ -67,7 +67,9 @@ pub(crate) enum HeaderError {
 pub(crate) fn read_segment_header(data: &[u8]) -> Result<SegmentHeader, HeaderError> {
     let prefix = &data[..data.len().min(MAGIC.len())];
     if prefix != &MAGIC[..prefix.len()] {
-        return Err(HeaderError::Bad("not a skiff log segment (bad magic)".into()));
+        return Err(HeaderError::Bad(
+            "not a skiff log segment (bad magic)".into(),
+        ));
     }
     if data.len() >= 12 {
         let version = u32_at(data, 8);
@@ -297,7 +299,10 @@ pub(crate) fn read_segment(data: &[u8], newest: bool) -> Result<Segment<'_>, Cor
             Ok(Some(frame)) => {
                 let h = frame.header;
                 let expected = group.as_ref().map(|(r, _)| r.clone());
-                if expected.as_ref().map_or(h.group_start != pos as u64, |r| *r != h.group()) {
+                if expected
+                    .as_ref()
+                    .map_or(h.group_start != pos as u64, |r| *r != h.group())
+                {
                     return Err(corruption(
                         pos,
                         format!(
@@ -466,10 +471,18 @@ mod tests {
     fn two_groups() -> (Vec<u8>, usize) {
         let mut data = segment_header(1, 0).to_vec();
         let first = [frame(700, 1)];
-        seal_group(first.iter().map(Vec::as_slice), data.len() as u64, &mut data);
+        seal_group(
+            first.iter().map(Vec::as_slice),
+            data.len() as u64,
+            &mut data,
+        );
         let second_at = data.len();
         let second = [frame(300, 2), frame(1200, 3), frame(50, 4)];
-        seal_group(second.iter().map(Vec::as_slice), second_at as u64, &mut data);
+        seal_group(
+            second.iter().map(Vec::as_slice),
+            second_at as u64,
+            &mut data,
+        );
         (data, second_at)
     }
 
@@ -520,7 +533,10 @@ mod tests {
         let torn = read(&bad, true).unwrap().torn.unwrap();
         assert_eq!(torn.group_start, second_at as u64);
         assert!(torn.damaged);
-        assert_eq!(torn.intact_frames, 2, "the two frames after the damage were intact");
+        assert_eq!(
+            torn.intact_frames, 2,
+            "the two frames after the damage were intact"
+        );
     }
 
     #[test]
@@ -583,7 +599,10 @@ mod tests {
         let (data, second_at) = two_groups();
         for cut in second_at + 1..data.len() {
             let c = read(&data[..cut], false).unwrap_err();
-            assert!((second_at..=cut).contains(&(c.offset as usize)), "cut at {cut}: {c:?}");
+            assert!(
+                (second_at..=cut).contains(&(c.offset as usize)),
+                "cut at {cut}: {c:?}"
+            );
         }
     }
 
@@ -593,7 +612,11 @@ mod tests {
         // (The damaged trailer that would follow does not matter: the frame is wrong first.)
         let mut data = segment_header(1, 0).to_vec();
         let first = [frame(10, 1)];
-        seal_group(first.iter().map(Vec::as_slice), data.len() as u64, &mut data);
+        seal_group(
+            first.iter().map(Vec::as_slice),
+            data.len() as u64,
+            &mut data,
+        );
         let at = data.len();
         let mut stray = frame(10, 2);
         FrameHeader {
@@ -623,7 +646,10 @@ mod tests {
         assert_eq!(read_segment_header(&h[..20]), Err(HeaderError::Short));
         let mut bad = h;
         bad[15] ^= 1;
-        assert!(matches!(read_segment_header(&bad), Err(HeaderError::Bad(_))));
+        assert!(matches!(
+            read_segment_header(&bad),
+            Err(HeaderError::Bad(_))
+        ));
         let mut v1 = MAGIC.to_vec();
         v1.extend_from_slice(&1u32.to_le_bytes());
         assert_eq!(read_segment_header(&v1), Err(HeaderError::Version(1)));

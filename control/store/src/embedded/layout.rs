@@ -145,9 +145,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(Layout::open(&RealDisk, dir.path()).unwrap());
         std::fs::write(dir.path().join(MARKER), "skiff-store format 99\n").unwrap();
-        let msg = Layout::open(&RealDisk, dir.path())
-            .unwrap_err()
-            .to_string();
+        let msg = Layout::open(&RealDisk, dir.path()).unwrap_err().to_string();
         assert!(msg.contains("incompatible version"), "{msg}");
     }
 
@@ -155,9 +153,7 @@ mod tests {
     fn one_process_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Layout::open(&RealDisk, dir.path()).unwrap();
-        let msg = Layout::open(&RealDisk, dir.path())
-            .unwrap_err()
-            .to_string();
+        let msg = Layout::open(&RealDisk, dir.path()).unwrap_err().to_string();
         assert!(msg.contains("in use by another skiff process"), "{msg}");
     }
 

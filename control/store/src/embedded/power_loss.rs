@@ -7,7 +7,7 @@
 //!
 //! Damage to the last write of the newest segment is left out of the random damage: it is
 //! indistinguishable from a write a crash interrupted (see ARCHITECTURE.md), and
-//! `damage_to_the_last_write_reads_as_torn` pins down what happens then.
+//! `frame::tests::any_damage_inside_the_last_write_is_torn` pins down what happens then.
 //!
 //! The harness counts the recovery paths the cases went through and fails if any was never
 //! taken, so the test cannot pass by testing less than it claims.
@@ -131,14 +131,15 @@ fn damage() -> impl Strategy<Value = Damage> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let round = (1..=8usize, 2..=18usize, any::<u64>(), crash()).prop_map(
-        |(writers, ops, seed, crash)| Round {
-            writers,
-            ops,
-            seed,
-            crash,
-        },
-    );
+    let round =
+        (1..=8usize, 2..=18usize, any::<u64>(), crash()).prop_map(|(writers, ops, seed, crash)| {
+            Round {
+                writers,
+                ops,
+                seed,
+                crash,
+            }
+        });
     (
         proptest::collection::vec(round, 1..=3),
         proptest::option::weighted(0.4, damage()),
@@ -583,7 +584,8 @@ fn recovery_after_power_loss_keeps_exactly_the_acknowledged_writes() {
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let paths = Mutex::new(Paths::default());
     let result = runner.run(&case(), |case| {
         run_case(&case, &mut paths.lock());
@@ -597,11 +599,20 @@ fn recovery_after_power_loss_keeps_exactly_the_acknowledged_writes() {
     let counts = [
         ("power losses", p.crashes),
         ("I/O errors", p.io_errors),
-        ("writes refused after an I/O error", p.refused_after_io_error),
+        (
+            "writes refused after an I/O error",
+            p.refused_after_io_error,
+        ),
         ("torn tails", p.torn_tails),
         ("torn tails with only the end missing", p.torn_ends_missing),
-        ("torn tails with unreadable frames", p.torn_with_unreadable_frames),
-        ("torn groups of several frames", p.torn_groups_of_several_frames),
+        (
+            "torn tails with unreadable frames",
+            p.torn_with_unreadable_frames,
+        ),
+        (
+            "torn groups of several frames",
+            p.torn_groups_of_several_frames,
+        ),
         (
             "torn groups of several frames, some unreadable",
             p.torn_groups_of_several_frames_with_unreadable_ones,
@@ -610,7 +621,10 @@ fn recovery_after_power_loss_keeps_exactly_the_acknowledged_writes() {
         ("in-flight writes lost", p.in_flight_lost),
         ("unfinished segments removed", p.unfinished_segments_removed),
         ("covered segments removed", p.covered_segments_removed),
-        ("interrupted creations finished", p.creation_finished_after_crash),
+        (
+            "interrupted creations finished",
+            p.creation_finished_after_crash,
+        ),
         ("snapshots loaded", p.snapshots_loaded),
         ("corrupt frames", p.corrupt_frames),
         ("corrupt segment headers", p.corrupt_segment_headers),
@@ -620,6 +634,13 @@ fn recovery_after_power_loss_keeps_exactly_the_acknowledged_writes() {
         ("missing log directories", p.missing_log_dirs),
         ("harmless damage", p.harmless_damage),
     ];
-    let never: Vec<_> = counts.iter().filter(|(_, n)| *n == 0).map(|(what, _)| *what).collect();
-    assert!(never.is_empty(), "recovery paths never exercised: {never:?}\n{p:#?}");
+    let never: Vec<_> = counts
+        .iter()
+        .filter(|(_, n)| *n == 0)
+        .map(|(what, _)| *what)
+        .collect();
+    assert!(
+        never.is_empty(),
+        "recovery paths never exercised: {never:?}\n{p:#?}"
+    );
 }

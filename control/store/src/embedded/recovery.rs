@@ -90,7 +90,11 @@ pub(crate) fn recover(disk: Arc<dyn Disk>, layout: &Layout) -> Result<Recovered>
     let (first, last) = (manifest.first_segment, manifest.last_segment);
     let present = wal::list_segments(d, &layout.wal)?;
     let covered: Vec<u64> = present.iter().copied().filter(|&s| s < first).collect();
-    let unfinished = match present.iter().copied().filter(|&s| s > last).collect::<Vec<_>>()[..]
+    let unfinished = match present
+        .iter()
+        .copied()
+        .filter(|&s| s > last)
+        .collect::<Vec<_>>()[..]
     {
         [] => None,
         [next] if next == last + 1 => {

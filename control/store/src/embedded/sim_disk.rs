@@ -138,7 +138,10 @@ fn power_off() -> io::Error {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: not found", path.display()),
+    )
 }
 
 impl SimDisk {
@@ -331,7 +334,10 @@ impl Sim {
     fn file(&self, path: &Path) -> io::Result<usize> {
         match self.node(path)? {
             Node::File(id) => Ok(id),
-            Node::Dir => Err(io::Error::other(format!("{}: is a directory", path.display()))),
+            Node::Dir => Err(io::Error::other(format!(
+                "{}: is a directory",
+                path.display()
+            ))),
         }
     }
 

@@ -23,7 +23,10 @@ fn snapshot_path(snap_dir: &Path, revision: i64) -> PathBuf {
 /// interrupted write are removed.
 fn list(disk: &dyn Disk, snap_dir: &Path) -> Result<Vec<i64>> {
     let mut revs = Vec::new();
-    for name in disk.list(snap_dir).map_err(|e| StoreError::io(snap_dir, e))? {
+    for name in disk
+        .list(snap_dir)
+        .map_err(|e| StoreError::io(snap_dir, e))?
+    {
         let path = snap_dir.join(&name);
         if name.ends_with(".tmp") {
             disk.remove_file(&path)

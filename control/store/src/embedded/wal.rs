@@ -148,7 +148,10 @@ pub(crate) fn replay(
         });
     }
     let (Some(tail), Some(revision)) = (tail, log_revision) else {
-        return Err(StoreError::corrupt(wal_dir, "the manifest lists no segments"));
+        return Err(StoreError::corrupt(
+            wal_dir,
+            "the manifest lists no segments",
+        ));
     };
     if revision < state.revision {
         return Err(StoreError::corrupt(
@@ -252,7 +255,12 @@ pub(crate) struct WalWriter {
 
 impl WalWriter {
     /// Creates segment `seq`, continuing from `base_revision`, durably (file and name).
-    pub fn create(disk: Arc<dyn Disk>, wal_dir: &Path, seq: u64, base_revision: i64) -> Result<Self> {
+    pub fn create(
+        disk: Arc<dyn Disk>,
+        wal_dir: &Path,
+        seq: u64,
+        base_revision: i64,
+    ) -> Result<Self> {
         let path = segment_path(wal_dir, seq);
         let io = |e| StoreError::io(&path, e);
         let mut file = disk.create_new(&path).map_err(io)?;
@@ -398,7 +406,10 @@ mod tests {
         let w = write_two_groups(dir.path());
         let mut state = State::default();
         let (tail, replayed) = replay(&RealDisk, dir.path(), 1..=1, true, &mut state).unwrap();
-        assert_eq!((state.revision, replayed.revision, replayed.frames), (4, 4, 3));
+        assert_eq!(
+            (state.revision, replayed.revision, replayed.frames),
+            (4, 4, 3)
+        );
         assert_eq!((tail.seq, tail.end), (1, w.size()));
         assert!(tail.torn.is_none());
     }
