@@ -291,10 +291,10 @@ mod tests {
                 if let Some(path) = open.get(fd) {
                     synced.push((i, path.clone()));
                 }
-            } else if line.contains("rename") || line.contains("mkdir") {
-                if let Some(target) = quoted.last() {
-                    steps.push((i, (*target).to_owned()));
-                }
+            } else if (line.contains("rename") || line.contains("mkdir"))
+                && let Some(target) = quoted.last()
+            {
+                steps.push((i, (*target).to_owned()));
             }
         }
         let synced_after = |step: &str, dir: &Path| {
