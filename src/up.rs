@@ -75,8 +75,7 @@ fn port_range(s: &str) -> Result<(u16, u16)> {
 pub fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        std::fs::create_dir_all(&args.data_dir)
-            .with_context(|| format!("creating {}", args.data_dir.display()))?;
+        // The store and the credentials create the data directory themselves, durably.
         let (store, described) = if args.etcd_endpoints.is_empty() {
             let path = args.data_dir.join("store");
             let store = tokio::task::spawn_blocking({

@@ -89,11 +89,19 @@ async fn snapshots_bound_the_log_and_recovery_uses_them() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    // ~1 MB of writes in 64 KiB segments: without snapshots there would be ~16 segments.
-    let segments = count(&wal_dir);
+    // ~1 MB of writes in 64 KiB segments: without snapshots there would be ~17 segments. A
+    // snapshot is due once the log written since the last one reaches that snapshot's size,
+    // so what remains is at most the last snapshot's size plus the open segment.
+    let bytes = |d: &Path| -> u64 {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let (segments, log_bytes) = (count(&wal_dir), bytes(&wal_dir));
     assert!(
-        segments <= 4,
-        "{segments} log segments remain after snapshotting"
+        segments <= 8 && log_bytes <= bytes(&snap_dir) + options.segment_bytes,
+        "{segments} log segments ({log_bytes} bytes) remain after snapshotting"
     );
     assert_eq!(count(&snap_dir), 1, "older snapshots are removed");
     let store = EmbeddedStore::open(dir.path(), options).unwrap();
@@ -190,4 +198,149 @@ async fn a_watcher_that_falls_far_behind_still_gets_every_event() {
         revs.windows(2).all(|p| p[1] == p[0] + 1),
         "in order, none missing"
     );
+}
+
+/// Writes `n` values one by one (one write group each) with small segments, so the log has
+/// several segments and a snapshot; returns the data directory.
+async fn fill(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), small_segments()).unwrap();
+    for i in 0..n {
+        store
+            .create(&format!("/f/{i:04}"), value(i, 300))
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(dir.path().join("snap")).unwrap().count() == 0 {
+        assert!(Instant::now() < deadline, "no snapshot was written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dir
+}
+
+fn small_segments() -> EmbeddedOptions {
+    EmbeddedOptions {
+        segment_bytes: 16 << 10,
+    }
+}
+
+fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut s: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    s.sort();
+    s
+}
+
+fn corrupt(err: &StoreError) -> (&Path, Option<u64>, &str) {
+    match err {
+        StoreError::Corrupt {
+            path,
+            offset,
+            detail,
+        } => (path, *offset, detail),
+        other => panic!("expected corruption, got: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_newest_segment_is_detected() {
+    let dir = fill(300).await;
+    let newest = segments(dir.path()).pop().unwrap();
+    std::fs::remove_file(&newest).unwrap();
+    let err = EmbeddedStore::open(dir.path(), small_segments()).unwrap_err();
+    let (path, _, detail) = corrupt(&err);
+    assert_eq!(path, newest, "{err}");
+    assert!(detail.contains("is missing"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_lost_next_to_a_snapshot_is_detected() {
+    let dir = fill(300).await;
+    for segment in segments(dir.path()) {
+        std::fs::remove_file(segment).unwrap();
+    }
+    let err = EmbeddedStore::open(dir.path(), small_segments()).unwrap_err();
+    assert!(corrupt(&err).2.contains("is missing"), "{err}");
+    std::fs::remove_dir(dir.path().join("wal")).unwrap();
+    let err = EmbeddedStore::open(dir.path(), small_segments()).unwrap_err();
+    let (path, _, detail) = corrupt(&err);
+    assert_eq!(path, dir.path().join("wal"));
+    assert!(detail.contains("directory is missing"), "{err}");
+}
+
+/// A frame header whose length points past the end of the file, or that was zeroed, is
+/// damage to acknowledged data when acknowledged frames follow it: not a torn tail.
+#[tokio::test]
+async fn a_damaged_frame_header_before_acknowledged_writes_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        for i in 0..20 {
+            store
+                .create(&format!("/h/{i}"), value(i, 200))
+                .await
+                .unwrap();
+        }
+    }
+    let segment = segments(dir.path()).pop().unwrap();
+    let original = std::fs::read(&segment).unwrap();
+    // The first frame header follows the 32-byte segment header.
+    const FIRST_FRAME: usize = 32;
+    let mut past_the_end = original.clone();
+    past_the_end[FIRST_FRAME..FIRST_FRAME + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut zeroed = original.clone();
+    zeroed[FIRST_FRAME..FIRST_FRAME + 36].fill(0);
+    for damaged in [past_the_end, zeroed] {
+        std::fs::write(&segment, &damaged).unwrap();
+        let err = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap_err();
+        let (path, offset, detail) = corrupt(&err);
+        assert_eq!(path, segment, "{err}");
+        assert_eq!(offset, Some(FIRST_FRAME as u64), "{err}");
+        assert!(detail.contains("had been synced"), "{err}");
+        assert_eq!(
+            std::fs::read(&segment).unwrap(),
+            damaged,
+            "nothing was cut off"
+        );
+    }
+    std::fs::write(&segment, &original).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.current_revision().await.unwrap(), 20);
+    assert!(store.recovery().torn_tail.is_none());
+}
+
+#[test]
+fn a_store_of_the_old_format_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ("skiff-store", b"skiff-store format 1\n".to_vec()),
+        ("wal/00000000000000000001.wal", {
+            let mut v1 = b"SKIFFWAL".to_vec();
+            v1.extend_from_slice(&1u32.to_le_bytes());
+            v1.extend_from_slice(&[7; 100]);
+            v1
+        }),
+    ];
+    std::fs::create_dir_all(dir.path().join("wal")).unwrap();
+    std::fs::create_dir_all(dir.path().join("snap")).unwrap();
+    for (name, content) in &files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let err = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{msg}");
+    assert!(msg.contains("format 1"), "{msg}");
+    assert!(msg.contains("new, empty data directory"), "{msg}");
+    for (name, content) in &files {
+        assert_eq!(&std::fs::read(dir.path().join(name)).unwrap(), content);
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["skiff-store", "snap", "wal"], "nothing was added");
 }

@@ -26,6 +26,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "busybox-static",
         "a tiny root filesystem for locally built test images",
     ),
+    (
+        "strace",
+        "tests that check on the real system calls that files and directories are synced",
+    ),
 ];
 
 /// The bpf-linker release that builds against the nightly toolchain's LLVM 22.

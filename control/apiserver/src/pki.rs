@@ -42,7 +42,9 @@ fn ca_params() -> CertificateParams {
     p
 }
 
-/// Writes `content` to `path` readable only by the owner, atomically.
+/// Writes `content` to `path` readable only by the owner, atomically and durably: the
+/// directory is synced after the rename, so a power loss cannot take back a key that Secrets
+/// were already sealed with.
 fn write_private(path: &Path, content: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new()
@@ -55,7 +57,36 @@ fn write_private(path: &Path, content: &[u8]) -> Result<()> {
     f.write_all(content)?;
     f.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    sync_dir(parent(path))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes the names created or renamed in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))
+}
+
+/// Creates `dir` and its missing parents, syncing each new directory's parent.
+fn create_dir_durably(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    create_dir_durably(parent(dir))?;
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(e).with_context(|| format!("creating {}", dir.display()));
+        }
+        _ => {}
+    }
+    sync_dir(parent(dir))
 }
 
 fn read(path: &Path) -> Result<Option<String>> {
@@ -77,7 +108,7 @@ impl Pki {
     /// certificate is reissued when it does not cover every name in `sans`.
     pub fn ensure(data_dir: &Path, sans: &[String]) -> Result<Self> {
         let dir = data_dir.join("pki");
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        create_dir_durably(&dir)?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
         let ca_key = match read(&dir.join("ca.key"))? {
             Some(pem) => KeyPair::from_pem(&pem)
@@ -210,7 +241,84 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::process::Command;
+
     use super::*;
+
+    /// A new key, the directory it is renamed into and every directory created on the way
+    /// are synced: checked on the real system calls, with strace.
+    #[test]
+    fn a_new_key_and_the_directories_holding_it_are_synced() {
+        const CHILD: &str = "SKIFF_PKI_SYNC_CHILD";
+        if let Some(dir) = std::env::var_os(CHILD) {
+            Pki::ensure(Path::new(&dir), &["localhost".to_owned()]).unwrap();
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("new/data");
+        let log = tmp.path().join("strace.log");
+        let status = Command::new("strace")
+            .args(["-f", "-qq", "-e"])
+            .arg("trace=openat,fsync,rename,renameat,renameat2,mkdir,mkdirat")
+            .arg("-o")
+            .arg(&log)
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "pki::tests::a_new_key_and_the_directories_holding_it_are_synced",
+                "--test-threads=1",
+            ])
+            .env(CHILD, &data)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("this test needs strace (`cargo xtask setup` installs it): {e}")
+            });
+        assert!(status.success(), "the traced run failed");
+        let trace = fs::read_to_string(&log).unwrap();
+        // Directories synced after each step: (index of the step, path synced).
+        let mut open: HashMap<String, String> = HashMap::new();
+        let mut synced = Vec::new();
+        let mut steps = Vec::new();
+        for (i, line) in trace.lines().enumerate() {
+            let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+            if line.contains("openat(") {
+                if let (Some(path), Some(fd)) = (quoted.first(), line.rsplit("= ").next()) {
+                    open.insert(fd.trim().to_owned(), (*path).to_owned());
+                }
+            } else if let Some(fd) = line.split("fsync(").nth(1) {
+                let fd = fd.split(')').next().unwrap();
+                if let Some(path) = open.get(fd) {
+                    synced.push((i, path.clone()));
+                }
+            } else if (line.contains("rename") || line.contains("mkdir"))
+                && let Some(target) = quoted.last()
+            {
+                steps.push((i, (*target).to_owned()));
+            }
+        }
+        let synced_after = |step: &str, dir: &Path| {
+            let (at, _) = steps
+                .iter()
+                .find(|(_, t)| t == step)
+                .unwrap_or_else(|| panic!("{step} never happened:\n{trace}"));
+            synced.iter().any(|(i, p)| i > at && Path::new(p) == dir)
+        };
+        let pki = data.join("pki");
+        let key = pki.join("encryption.key");
+        assert!(
+            synced_after(key.to_str().unwrap(), &pki),
+            "the key's directory is not synced after the key is written:\n{trace}"
+        );
+        for new in [tmp.path().join("new"), data.clone(), pki.clone()] {
+            assert!(
+                synced_after(new.to_str().unwrap(), new.parent().unwrap()),
+                "{} is not synced after {} is created:\n{trace}",
+                new.parent().unwrap().display(),
+                new.display()
+            );
+        }
+    }
 
     #[test]
     fn credentials_persist_and_the_cert_follows_its_names() {

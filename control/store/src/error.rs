@@ -49,11 +49,22 @@ pub enum StoreError {
         limit: usize,
     },
 
-    #[error("store data at {path} is corrupt: {detail}")]
-    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "store data at {path} is corrupt{}: {detail}",
+        offset.map(|o| format!(" at offset {o}")).unwrap_or_default()
+    )]
+    Corrupt {
+        path: PathBuf,
+        /// Where in the file, when the damage can be located (log segments).
+        offset: Option<u64>,
+        detail: String,
+    },
 
     #[error("{path} is not a skiff store directory: {detail}")]
     Foreign { path: PathBuf, detail: String },
+
+    #[error("{path} holds a skiff store in an older on-disk format: {detail}")]
+    UnsupportedFormat { path: PathBuf, detail: String },
 
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -85,6 +96,19 @@ impl StoreError {
     pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
         StoreError::Corrupt {
             path: path.into(),
+            offset: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn corrupt_at(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        detail: impl Into<String>,
+    ) -> Self {
+        StoreError::Corrupt {
+            path: path.into(),
+            offset: Some(offset),
             detail: detail.into(),
         }
     }

@@ -24,7 +24,7 @@ use std::future::Future;
 
 pub use any::AnyStore;
 pub use bytes::Bytes;
-pub use embedded::{EmbeddedOptions, EmbeddedStore};
+pub use embedded::{EmbeddedOptions, EmbeddedStore, RecoveryReport, TornTail};
 pub use error::{Result, StoreError};
 pub use etcd::EtcdStore;
 pub use types::{Event, EventKind, Events, KeyValue, ListOptions, ListResult, Revision};

@@ -106,7 +106,7 @@ impl Committer {
             self.compact_revision = batch.compact_revision;
             (std::mem::take(&mut batch.records), replies)
         };
-        let frame = (!records.is_empty()).then(|| wal::encode_frame(&records));
+        let frame = (!records.is_empty()).then(|| wal::encode_frame(&records, self.revision));
         self.to_syncer
             .send(Written {
                 frame,

@@ -3,17 +3,27 @@
 //! Reads are served from an in-memory MVCC state ([`state::State`]) under a read lock.
 //! Writes go through a two-stage pipeline ([`committer`] admits, [`syncer`] persists and
 //! applies) that group-commits them to a checksummed write-ahead log ([`wal`]) before
-//! making them visible. Snapshots ([`snapshot`]) bound the log. The directory layout is in
-//! [`layout`].
+//! making them visible. Snapshots ([`snapshot`]) bound the log; the [`manifest`] says which
+//! segments and snapshot must exist. Opening runs [`recovery`]. The directory layout is in
+//! [`layout`]; every file goes through [`disk`], where tests put a disk that loses power.
 
 mod codec;
 mod committer;
+mod disk;
+mod frame;
 mod layout;
+mod manifest;
+mod recovery;
 mod snapshot;
 mod state;
 mod syncer;
 mod wal;
 mod watch;
+
+#[cfg(test)]
+mod power_loss;
+#[cfg(test)]
+mod sim_disk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +38,8 @@ use crate::types::{Event, KeyValue, ListOptions, ListResult, Revision};
 use crate::watch::WatchStream;
 use crate::{Store, check_size};
 use committer::{Committer, Request};
+use disk::{Disk, RealDisk};
+pub use recovery::{RecoveryReport, TornTail};
 use state::{Outcome, State, WriteOp};
 pub(crate) use watch::Watch;
 
@@ -80,6 +92,7 @@ impl std::fmt::Debug for EmbeddedStore {
 
 struct Inner {
     path: PathBuf,
+    recovery: RecoveryReport,
     shared: Arc<Shared>,
     requests: Option<mpsc::Sender<Request>>,
     /// The syncer and the committer.
@@ -102,17 +115,36 @@ impl EmbeddedStore {
     /// the last shutdown or crash. A directory that is not a skiff store, or is damaged, is an
     /// error naming the path and the problem; it is never replaced by an empty store.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
-        let path = path.as_ref();
-        let layout = layout::Layout::open(path)?;
-        let mut state = snapshot::load_latest(&layout.snap)?.unwrap_or_default();
-        let wal = match wal::replay(&layout.wal, &mut state)? {
-            Some(tail) => wal::WalWriter::resume(&layout.wal, tail)?,
-            None => wal::WalWriter::create(&layout.wal, 1)?,
-        };
+        Self::open_on(Arc::new(RealDisk), path.as_ref(), options)
+    }
+
+    /// Opens the store in `path` on `disk`.
+    fn open_on(disk: Arc<dyn Disk>, path: &Path, options: EmbeddedOptions) -> Result<Self> {
+        let layout = layout::Layout::open(disk.as_ref(), path)?;
+        let recovery::Recovered {
+            state,
+            wal,
+            manifest,
+            report,
+        } = recovery::recover(Arc::clone(&disk), &layout)?;
+        if let Some(torn) = &report.torn_tail {
+            tracing::warn!(
+                segment = %torn.segment.display(),
+                offset = torn.offset,
+                bytes = torn.bytes,
+                intact_frames = torn.intact_frames,
+                damaged = torn.damaged,
+                "cut off the last log write, which a crash interrupted (it was never acknowledged)"
+            );
+        }
         tracing::info!(
             path = %path.display(),
             revision = state.revision,
             keys = state.kvs.len(),
+            created = report.created,
+            snapshot_revision = report.snapshot_revision,
+            segments = report.segments_replayed,
+            frames = report.frames_replayed,
             "opened embedded store"
         );
         let (events, _) = broadcast::channel(WATCH_BUFFER_BATCHES);
@@ -128,7 +160,9 @@ impl EmbeddedStore {
             events,
             written,
             pipeline: Arc::clone(&pipeline),
+            disk,
             wal,
+            manifest,
             layout,
             segment_bytes: options.segment_bytes,
             snapshots: syncer::Snapshots::default(),
@@ -156,6 +190,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                recovery: report,
                 shared,
                 requests: Some(tx),
                 threads: Mutex::new(threads),
@@ -166,6 +201,11 @@ impl EmbeddedStore {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// What opening the store found and repaired.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.recovery
     }
 
     async fn submit(&self, op: WriteOp) -> Result<Outcome> {

@@ -4,12 +4,10 @@
 //! Layout: `SKIFFSNP`, version u32, revision i64, compact revision i64, entry count u64,
 //! entries, event count u64, events, then crc32c (u32) of everything before it.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::codec::{Decoder, Encoder};
-use super::layout::sync_dir;
+use super::disk::{Disk, DiskFile, sync_dir};
 use super::state::State;
 use crate::error::{Result, StoreError};
 
@@ -23,17 +21,20 @@ fn snapshot_path(snap_dir: &Path, revision: i64) -> PathBuf {
 
 /// Snapshot revisions present in `snap_dir`, ascending. Leftover temporary files from an
 /// interrupted write are removed.
-fn list(snap_dir: &Path) -> Result<Vec<i64>> {
+fn list(disk: &dyn Disk, snap_dir: &Path) -> Result<Vec<i64>> {
     let mut revs = Vec::new();
-    for entry in fs::read_dir(snap_dir).map_err(|e| StoreError::io(snap_dir, e))? {
-        let entry = entry.map_err(|e| StoreError::io(snap_dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in disk
+        .list(snap_dir)
+        .map_err(|e| StoreError::io(snap_dir, e))?
+    {
+        let path = snap_dir.join(&name);
         if name.ends_with(".tmp") {
-            fs::remove_file(entry.path()).map_err(|e| StoreError::io(entry.path(), e))?;
+            disk.remove_file(&path)
+                .map_err(|e| StoreError::io(&path, e))?;
         } else if let Some(stem) = name.strip_suffix(".snap") {
-            let rev = stem.parse::<i64>().map_err(|_| {
-                StoreError::corrupt(entry.path(), "snapshot name is not a revision")
-            })?;
+            let rev = stem
+                .parse::<i64>()
+                .map_err(|_| StoreError::corrupt(&path, "snapshot name is not a revision"))?;
             revs.push(rev);
         }
     }
@@ -42,12 +43,12 @@ fn list(snap_dir: &Path) -> Result<Vec<i64>> {
 }
 
 /// Loads the newest snapshot, if any.
-pub(crate) fn load_latest(snap_dir: &Path) -> Result<Option<State>> {
-    let Some(&rev) = list(snap_dir)?.last() else {
+pub(crate) fn load_latest(disk: &dyn Disk, snap_dir: &Path) -> Result<Option<State>> {
+    let Some(&rev) = list(disk, snap_dir)?.last() else {
         return Ok(None);
     };
     let path = snapshot_path(snap_dir, rev);
-    let data = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+    let data = disk.read(&path).map_err(|e| StoreError::io(&path, e))?;
     let state = decode(&data).map_err(|detail| StoreError::corrupt(&path, detail))?;
     if state.revision != rev {
         return Err(StoreError::corrupt(
@@ -95,21 +96,24 @@ fn decode(data: &[u8]) -> Result<State, String> {
     Ok(state)
 }
 
-/// Writes `state` as a snapshot, durably, then removes older snapshots.
-pub(crate) fn write(snap_dir: &Path, state: &State) -> Result<PathBuf> {
+/// Writes `state` as a snapshot, durably (file and name), then removes older snapshots.
+/// Returns its path and size.
+pub(crate) fn write(disk: &dyn Disk, snap_dir: &Path, state: &State) -> Result<(PathBuf, u64)> {
     let path = snapshot_path(snap_dir, state.revision);
     let tmp = path.with_extension("tmp");
     let io = |e| StoreError::io(&tmp, e);
-    let mut out = BufWriter::new(File::create(&tmp).map_err(io)?);
+    let mut out = disk.create(&tmp).map_err(io)?;
     let mut crc = 0u32;
+    let mut bytes = 0u64;
     let mut enc = Encoder::default();
-    let mut flush = |enc: &mut Encoder, out: &mut BufWriter<File>, force: bool| {
+    let mut flush = |enc: &mut Encoder, out: &mut Box<dyn DiskFile>, force: bool| {
         if force || enc.buf.len() >= FLUSH_BYTES {
             crc = crc32c::crc32c_append(crc, &enc.buf);
+            bytes += enc.buf.len() as u64;
             out.write_all(&enc.buf)?;
             enc.buf.clear();
         }
-        Ok::<u32, std::io::Error>(crc)
+        Ok::<(u32, u64), std::io::Error>((crc, bytes))
     };
     enc.buf.extend_from_slice(MAGIC);
     enc.u32(VERSION);
@@ -125,23 +129,30 @@ pub(crate) fn write(snap_dir: &Path, state: &State) -> Result<PathBuf> {
         enc.event(event);
         flush(&mut enc, &mut out, false).map_err(io)?;
     }
-    let crc = flush(&mut enc, &mut out, true).map_err(io)?;
+    let (crc, bytes) = flush(&mut enc, &mut out, true).map_err(io)?;
     out.write_all(&crc.to_le_bytes()).map_err(io)?;
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-    sync_dir(snap_dir)?;
-    for old in list(snap_dir)?.into_iter().filter(|&r| r < state.revision) {
+    out.sync_all().map_err(io)?;
+    drop(out);
+    disk.rename(&tmp, &path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    sync_dir(disk, snap_dir)?;
+    // Older snapshots are not needed any more; if a crash brings one back, the newest wins.
+    for old in list(disk, snap_dir)?
+        .into_iter()
+        .filter(|&r| r < state.revision)
+    {
         let old = snapshot_path(snap_dir, old);
-        fs::remove_file(&old).map_err(|e| StoreError::io(&old, e))?;
+        disk.remove_file(&old)
+            .map_err(|e| StoreError::io(&old, e))?;
     }
-    Ok(path)
+    Ok((path, bytes + 4))
 }
 
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
 
+    use super::super::disk::RealDisk;
     use super::super::state::Record;
     use super::*;
 
@@ -166,15 +177,15 @@ mod tests {
     fn round_trips_and_replaces_older_snapshots() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = sample();
-        write(dir.path(), &s).unwrap();
+        write(&RealDisk, dir.path(), &s).unwrap();
         s.apply(&Record::Put {
             revision: 12,
             key: "/z".into(),
             value: Bytes::new(),
         });
-        write(dir.path(), &s).unwrap();
-        assert_eq!(list(dir.path()).unwrap(), vec![12]);
-        let back = load_latest(dir.path()).unwrap().unwrap();
+        write(&RealDisk, dir.path(), &s).unwrap();
+        assert_eq!(list(&RealDisk, dir.path()).unwrap(), vec![12]);
+        let back = load_latest(&RealDisk, dir.path()).unwrap().unwrap();
         assert_eq!(back.kvs, s.kvs);
         assert_eq!(back.history, s.history);
         assert_eq!((back.revision, back.compact_revision), (12, 6));
@@ -183,11 +194,11 @@ mod tests {
     #[test]
     fn damage_is_reported_with_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), &sample()).unwrap();
-        let mut data = fs::read(&path).unwrap();
+        let (path, _) = write(&RealDisk, dir.path(), &sample()).unwrap();
+        let mut data = std::fs::read(&path).unwrap();
         data[30] ^= 1;
-        fs::write(&path, data).unwrap();
-        let msg = load_latest(dir.path()).unwrap_err().to_string();
+        std::fs::write(&path, data).unwrap();
+        let msg = load_latest(&RealDisk, dir.path()).unwrap_err().to_string();
         assert!(msg.contains("checksum mismatch"), "{msg}");
         assert!(msg.contains(&path.display().to_string()), "{msg}");
     }

@@ -2,7 +2,9 @@
 //! admitted so far to the log in one go, makes them durable with one `fdatasync`, then
 //! applies them to the state, publishes their events and answers the callers. It also
 //! rotates log segments and starts snapshots, at points where the state holds exactly the
-//! records of the closed segments.
+//! records of the closed segments. After a failed write or sync it does neither: the
+//! newest segment may end in a partial frame, which recovery can only cut off while that
+//! segment is the newest.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -12,7 +14,9 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use super::committer::Reply;
+use super::disk::{Disk, sync_dir};
 use super::layout::Layout;
+use super::manifest::ManifestFile;
 use super::snapshot;
 use super::state::{Outcome, Record};
 use super::wal::{self, WalWriter};
@@ -64,7 +68,9 @@ pub(crate) struct Syncer {
     pub events: broadcast::Sender<EventBatch>,
     pub written: std::sync::mpsc::Receiver<Written>,
     pub pipeline: Arc<Pipeline>,
+    pub disk: Arc<dyn Disk>,
     pub wal: WalWriter,
+    pub manifest: ManifestFile,
     pub layout: Layout,
     pub segment_bytes: u64,
     pub snapshots: Snapshots,
@@ -72,18 +78,17 @@ pub(crate) struct Syncer {
 
 impl Syncer {
     pub fn run(mut self) {
-        let mut buf = Vec::new();
         while let Ok(first) = self.written.recv() {
             let mut group = vec![first];
             group.extend(self.written.try_iter());
-            match self.persist(&group, &mut buf) {
+            match self.persist(&group) {
                 Ok(()) => self.publish(group),
                 Err(cause) => {
                     self.pipeline.fail(&cause);
                     fail_all(group, &cause);
                 }
             }
-            if self.wal.size() >= self.segment_bytes {
+            if self.pipeline.failure().is_none() && self.wal.size() >= self.segment_bytes {
                 self.rotate();
             }
         }
@@ -91,20 +96,12 @@ impl Syncer {
     }
 
     /// Writes the group's frames with one write and one `fdatasync`.
-    fn persist(&mut self, group: &[Written], buf: &mut Vec<u8>) -> std::result::Result<(), String> {
+    fn persist(&mut self, group: &[Written]) -> std::result::Result<(), String> {
         if let Some(cause) = self.pipeline.failure() {
             return Err(cause);
         }
-        buf.clear();
-        for frame in group.iter().filter_map(|w| w.frame.as_deref()) {
-            buf.extend_from_slice(frame);
-        }
-        if buf.is_empty() {
-            return Ok(());
-        }
         self.wal
-            .append(buf)
-            .map_err(|e| format!("writing {}: {e}", self.wal.path().display()))
+            .append(group.iter().filter_map(|w| w.frame.as_deref()))
     }
 
     /// Applies durable batches and sends their events under the write lock, so a watch that
@@ -136,7 +133,13 @@ impl Syncer {
     /// this is where a snapshot can be taken.
     fn rotate(&mut self) {
         let closed = self.wal.size();
-        if let Err(e) = self.wal.rotate() {
+        let revision = self.pipeline.applied();
+        // The new segment is listed in the manifest before anything is written to it.
+        let started = self.wal.rotate(revision).and_then(|()| {
+            let seq = self.wal.seq();
+            self.manifest.update(|m| m.last_segment = seq)
+        });
+        if let Err(e) = started {
             self.pipeline
                 .fail(&format!("could not start a new log segment: {e}"));
             return;
@@ -144,7 +147,13 @@ impl Syncer {
         self.snapshots.logged(closed, self.segment_bytes);
         if self.snapshots.due() {
             let state = self.shared.state.read().clone();
-            self.snapshots.start(state, &self.layout, self.wal.seq());
+            self.snapshots.start(
+                state,
+                &self.disk,
+                &self.layout,
+                &self.manifest,
+                self.wal.seq(),
+            );
         }
     }
 }
@@ -182,8 +191,16 @@ impl Snapshots {
         self.logged >= self.due_at && !self.running.load(Ordering::Acquire)
     }
 
-    /// Writes `state` in the background, then deletes the segments before `first_kept`.
-    fn start(&mut self, state: super::state::State, layout: &Layout, first_kept: u64) {
+    /// Writes `state` in the background, records it in the manifest, then deletes the
+    /// segments before `first_kept`.
+    fn start(
+        &mut self,
+        state: super::state::State,
+        disk: &Arc<dyn Disk>,
+        layout: &Layout,
+        manifest: &ManifestFile,
+        first_kept: u64,
+    ) {
         self.wait();
         self.logged = 0;
         self.running.store(true, Ordering::Release);
@@ -191,15 +208,23 @@ impl Snapshots {
         let wal_dir = layout.wal.clone();
         let running = Arc::clone(&self.running);
         let last_bytes = Arc::clone(&self.last_bytes);
+        let disk = Arc::clone(disk);
+        let manifest = manifest.clone();
         let spawned = std::thread::Builder::new()
             .name("store-snapshot".into())
             .spawn(move || {
                 lower_priority();
-                let result = snapshot::write(&snap_dir, &state)
-                    .and_then(|path| remove_segments_below(&wal_dir, first_kept).map(|()| path));
+                let d = disk.as_ref();
+                let result = snapshot::write(d, &snap_dir, &state).and_then(|written| {
+                    manifest.update(|m| {
+                        m.first_segment = first_kept;
+                        m.snapshot_revision = state.revision;
+                    })?;
+                    remove_segments_below(d, &wal_dir, first_kept)?;
+                    Ok(written)
+                });
                 match result {
-                    Ok(path) => {
-                        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    Ok((path, bytes)) => {
                         last_bytes.store(bytes, Ordering::Release);
                         tracing::info!(
                             path = %path.display(),
@@ -239,13 +264,15 @@ fn lower_priority() {
     }
 }
 
-fn remove_segments_below(wal_dir: &std::path::Path, seq: u64) -> Result<()> {
-    for old in wal::list_segments(wal_dir)?
+/// Deletes the segments a durable snapshot covers (recovery finishes this after a crash).
+fn remove_segments_below(disk: &dyn Disk, wal_dir: &std::path::Path, seq: u64) -> Result<()> {
+    for old in wal::list_segments(disk, wal_dir)?
         .into_iter()
         .filter(|&s| s < seq)
     {
         let path = wal::segment_path(wal_dir, old);
-        std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+        disk.remove_file(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
     }
-    Ok(())
+    sync_dir(disk, wal_dir)
 }

@@ -1,46 +1,38 @@
 //! The write-ahead log: numbered segment files of checksummed frames, one frame per
-//! committed batch. A batch is acknowledged only after its frame is written and
-//! `fdatasync`ed, so every acknowledged write is on disk.
+//! committed batch, several frames per write (group commit). A batch is acknowledged only
+//! after its frame is written and `fdatasync`ed, so every acknowledged write is on disk.
+//! The encoding and what counts as a torn tail are in [`frame`](super::frame); which
+//! segments must exist is in the [`manifest`](super::manifest).
 //!
-//! Segment layout: `SKIFFWAL` + format version (u32), then frames of
-//! `len: u32 | crc32c(payload): u32 | payload`, where the payload is a run of records.
-//!
-//! Recovery tolerates exactly one kind of damage, the kind a crash causes: an incomplete
-//! final frame at the end of the newest segment (it was never acknowledged). It is cut off.
-//! Anything else (a bad frame followed by more data, a gap in revisions, a damaged older
-//! segment) is reported as corruption naming the file and offset; nothing is dropped silently.
+//! Replay checks more than checksums: each segment names its sequence number and the
+//! revision it continues from, each frame the revision its records end at, and records must
+//! follow each other revision by revision. Any break is corruption naming file and offset.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::codec::{Decoder, Encoder};
-use super::layout::sync_dir;
+use super::disk::{Disk, DiskFile, sync_dir};
+use super::frame::{self, Frame, HeaderError, SEGMENT_HEADER_LEN, Torn};
 use super::state::{Record, State};
 use crate::error::{Result, StoreError};
-
-const MAGIC: &[u8; 8] = b"SKIFFWAL";
-const VERSION: u32 = 1;
-const HEADER_LEN: u64 = 12;
-const FRAME_HEADER_LEN: usize = 8;
 
 pub(crate) fn segment_path(wal_dir: &Path, seq: u64) -> PathBuf {
     wal_dir.join(format!("{seq:020}.wal"))
 }
 
 /// Segment sequence numbers present in `wal_dir`, ascending.
-pub(crate) fn list_segments(wal_dir: &Path) -> Result<Vec<u64>> {
+pub(crate) fn list_segments(disk: &dyn Disk, wal_dir: &Path) -> Result<Vec<u64>> {
     let mut seqs = Vec::new();
-    let entries = fs::read_dir(wal_dir).map_err(|e| StoreError::io(wal_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io(wal_dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+    for name in disk.list(wal_dir).map_err(|e| StoreError::io(wal_dir, e))? {
         let Some(stem) = name.strip_suffix(".wal") else {
             continue;
         };
         let seq = stem.parse::<u64>().map_err(|_| {
-            StoreError::corrupt(entry.path(), "log segment name is not a sequence number")
+            StoreError::corrupt(
+                wal_dir.join(&name),
+                "log segment name is not a sequence number",
+            )
         })?;
         seqs.push(seq);
     }
@@ -48,225 +40,261 @@ pub(crate) fn list_segments(wal_dir: &Path) -> Result<Vec<u64>> {
     Ok(seqs)
 }
 
+/// Encodes `records` as one frame that leaves the store at `revision`.
+pub(crate) fn encode_frame(records: &[Record], revision: i64) -> Vec<u8> {
+    let mut enc = Encoder::default();
+    enc.buf.resize(frame::FRAME_HEADER_LEN, 0);
+    for r in records {
+        enc.record(r);
+    }
+    frame::set_payload(&mut enc.buf, revision);
+    enc.buf
+}
+
 /// Where appends continue after recovery.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Tail {
     pub seq: u64,
-    /// Length of the valid prefix of the segment; anything after it is a torn write.
-    pub valid_len: u64,
+    /// Length of the segment's intact part; a torn last write after it is cut off.
+    pub end: u64,
+    pub torn: Option<Torn>,
 }
 
-/// Replays every segment into `state`, skipping records the state (loaded from a snapshot)
-/// already holds. Returns the newest segment's tail, or `None` if there are no segments.
-pub(crate) fn replay(wal_dir: &Path, state: &mut State) -> Result<Option<Tail>> {
-    let seqs = list_segments(wal_dir)?;
+/// What replay read.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    pub frames: usize,
+    /// The revision the log ends at.
+    pub revision: i64,
+}
+
+/// Replays segments `first..=last` into `state` (which may come from a snapshot; records it
+/// holds are skipped). Every one of them must exist; only the last may end torn, and only
+/// if `last_may_be_torn` (no newer segment was started, which happens only after a sync).
+pub(crate) fn replay(
+    disk: &dyn Disk,
+    wal_dir: &Path,
+    segments: std::ops::RangeInclusive<u64>,
+    last_may_be_torn: bool,
+    state: &mut State,
+) -> Result<(Tail, Replayed)> {
+    let last = *segments.end();
+    let mut replayed = Replayed::default();
+    let mut log_revision = None;
     let mut tail = None;
-    for (i, &seq) in seqs.iter().enumerate() {
-        let is_last = i + 1 == seqs.len();
+    for seq in segments.clone() {
         let path = segment_path(wal_dir, seq);
-        let data = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
-        let valid_len = replay_segment(&path, &data, is_last, state)?;
-        tail = Some(Tail { seq, valid_len });
-    }
-    Ok(tail)
-}
-
-fn replay_segment(path: &Path, data: &[u8], is_last: bool, state: &mut State) -> Result<u64> {
-    if (data.len() as u64) < HEADER_LEN {
-        // A crash while creating the newest segment leaves it shorter than its header.
-        if is_last && MAGIC.starts_with(&data[..data.len().min(MAGIC.len())]) {
-            return Ok(0);
-        }
-        return Err(StoreError::corrupt(
-            path,
-            "log segment is shorter than its header",
-        ));
-    }
-    if &data[..8] != MAGIC {
-        return Err(StoreError::corrupt(
-            path,
-            "not a skiff log segment (bad magic)",
-        ));
-    }
-    let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
-    if version != VERSION {
-        return Err(StoreError::corrupt(
-            path,
-            format!("log format version {version} is not supported (this skiff reads {VERSION})"),
-        ));
-    }
-    let mut pos = HEADER_LEN as usize;
-    while pos < data.len() {
-        match check_frame(data, pos) {
-            Frame::Valid { payload, end } => {
-                apply_payload(path, pos, payload, state)?;
-                pos = end;
-            }
-            Frame::Torn if is_last => {
-                tracing::warn!(
-                    path = %path.display(),
-                    offset = pos,
-                    dropped_bytes = data.len() - pos,
-                    "discarding an incomplete final log frame left by a crash (never acknowledged)"
-                );
-                return Ok(pos as u64);
-            }
-            Frame::Torn => {
+        let data = match disk.read(&path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::corrupt(
-                    path,
-                    format!("incomplete frame at offset {pos}, but newer segments follow it"),
+                    &path,
+                    format!(
+                        "log segment {seq} is missing; the manifest lists segments \
+                         {}..={last}, so acknowledged writes would be lost",
+                        segments.start()
+                    ),
                 ));
             }
-            Frame::Corrupt(detail) => {
-                return Err(StoreError::corrupt(path, format!("offset {pos}: {detail}")));
-            }
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        let header = frame::read_segment_header(&data).map_err(|e| header_error(&path, e))?;
+        if header.seq != seq {
+            return Err(StoreError::corrupt_at(
+                &path,
+                0,
+                format!("the segment header says it is segment {}", header.seq),
+            ));
         }
-    }
-    Ok(pos as u64)
-}
-
-enum Frame<'a> {
-    Valid {
-        payload: &'a [u8],
-        end: usize,
-    },
-    /// Damage confined to the end of the file: what a crash mid-write leaves.
-    Torn,
-    Corrupt(String),
-}
-
-fn check_frame(data: &[u8], pos: usize) -> Frame<'_> {
-    let rest = &data[pos..];
-    if rest.len() < FRAME_HEADER_LEN || rest.iter().all(|&b| b == 0) {
-        return Frame::Torn;
-    }
-    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-    let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-    let Some(end) = FRAME_HEADER_LEN
-        .checked_add(len)
-        .filter(|&n| n <= rest.len())
-    else {
-        return Frame::Torn;
-    };
-    let payload = &rest[FRAME_HEADER_LEN..end];
-    if crc32c::crc32c(payload) == crc {
-        Frame::Valid {
-            payload,
-            end: pos + end,
-        }
-    } else if end == rest.len() {
-        Frame::Torn
-    } else {
-        Frame::Corrupt(format!(
-            "checksum mismatch in a {len}-byte frame followed by {} more bytes",
-            rest.len() - end
-        ))
-    }
-}
-
-fn apply_payload(path: &Path, at: usize, payload: &[u8], state: &mut State) -> Result<()> {
-    let corrupt =
-        |detail: String| StoreError::corrupt(path, format!("frame at offset {at}: {detail}"));
-    let mut dec = Decoder::new(payload);
-    while !dec.is_empty() {
-        let record = dec.record().map_err(corrupt)?;
-        match &record {
-            Record::Put { revision, .. } | Record::Delete { revision, .. } => {
-                if *revision <= state.revision {
-                    continue; // already in the snapshot
-                }
-                if *revision != state.revision + 1 {
-                    return Err(corrupt(format!(
-                        "revision {revision} follows revision {}: revisions {}..{} are missing",
+        let mut revision = match log_revision {
+            None if header.base_revision > state.revision => {
+                return Err(StoreError::corrupt_at(
+                    &path,
+                    0,
+                    format!(
+                        "the log starts after revision {}, but the snapshot ends at revision \
+                         {}: revisions {}..={} are missing",
+                        header.base_revision,
                         state.revision,
                         state.revision + 1,
-                        revision - 1
+                        header.base_revision
+                    ),
+                ));
+            }
+            Some(r) if header.base_revision != r => {
+                return Err(StoreError::corrupt_at(
+                    &path,
+                    0,
+                    format!(
+                        "the segment continues from revision {}, but the previous one ends at \
+                         revision {r}",
+                        header.base_revision
+                    ),
+                ));
+            }
+            _ => header.base_revision,
+        };
+        let segment = frame::read_segment(&data, last_may_be_torn && seq == last)
+            .map_err(|c| StoreError::corrupt_at(&path, c.offset, c.detail))?;
+        for f in &segment.frames {
+            apply_frame(&path, f, &mut revision, state)?;
+        }
+        replayed.frames += segment.frames.len();
+        log_revision = Some(revision);
+        tail = Some(Tail {
+            seq,
+            end: segment.end,
+            torn: segment.torn,
+        });
+    }
+    let (Some(tail), Some(revision)) = (tail, log_revision) else {
+        return Err(StoreError::corrupt(
+            wal_dir,
+            "the manifest lists no segments",
+        ));
+    };
+    if revision < state.revision {
+        return Err(StoreError::corrupt(
+            segment_path(wal_dir, last),
+            format!(
+                "the log ends at revision {revision}, before the snapshot's revision {}",
+                state.revision
+            ),
+        ));
+    }
+    replayed.revision = revision;
+    Ok((tail, replayed))
+}
+
+fn header_error(path: &Path, e: HeaderError) -> StoreError {
+    match e {
+        HeaderError::Short => StoreError::corrupt_at(
+            path,
+            0,
+            "the file ends inside the segment header, but the segment was complete",
+        ),
+        HeaderError::Bad(detail) => StoreError::corrupt_at(path, 0, detail),
+        HeaderError::Version(v) => StoreError::corrupt_at(
+            path,
+            8,
+            format!(
+                "log format version {v} is not supported (this skiff reads {})",
+                frame::VERSION
+            ),
+        ),
+    }
+}
+
+/// Whether a segment file beyond the manifest's last one is the leftover of a creation that
+/// a crash interrupted (at most a header, no frames), which may be removed.
+pub(crate) fn is_unfinished(data: &[u8], seq: u64) -> bool {
+    match frame::read_segment_header(data) {
+        Err(HeaderError::Short | HeaderError::Bad(_)) => data.len() <= SEGMENT_HEADER_LEN,
+        Err(HeaderError::Version(_)) => false,
+        Ok(h) => h.seq == seq && data.len() == SEGMENT_HEADER_LEN,
+    }
+}
+
+/// Applies one frame's records, checking that they continue the log at `revision` and end
+/// where the frame header says.
+fn apply_frame(path: &Path, f: &Frame<'_>, revision: &mut i64, state: &mut State) -> Result<()> {
+    let corrupt = |detail: String| StoreError::corrupt_at(path, f.offset as u64, detail);
+    let mut dec = Decoder::new(f.payload);
+    while !dec.is_empty() {
+        let record = dec
+            .record()
+            .map_err(|e| corrupt(format!("frame payload: {e}")))?;
+        match &record {
+            Record::Put { revision: r, .. } | Record::Delete { revision: r, .. } => {
+                if *r != *revision + 1 {
+                    return Err(corrupt(format!(
+                        "record of revision {r} follows revision {revision}"
                     )));
+                }
+                *revision = *r;
+                if *r <= state.revision {
+                    continue; // already in the snapshot
                 }
             }
-            Record::Compact { revision } => {
-                if *revision <= state.compact_revision {
-                    continue;
-                }
-                if *revision > state.revision {
+            Record::Compact { revision: r } => {
+                if *r > *revision {
                     return Err(corrupt(format!(
-                        "compaction to revision {revision} is ahead of revision {}",
-                        state.revision
+                        "compaction to revision {r} is ahead of revision {revision}"
                     )));
+                }
+                if *r <= state.compact_revision {
+                    continue;
                 }
             }
         }
         state.apply(&record);
     }
+    if f.header.revision != *revision {
+        return Err(corrupt(format!(
+            "the frame header says its records end at revision {}, but they end at {revision}",
+            f.header.revision
+        )));
+    }
     Ok(())
 }
 
-/// Encodes `records` as one frame: `len | crc32c | payload`.
-pub(crate) fn encode_frame(records: &[Record]) -> Vec<u8> {
-    let mut enc = Encoder::default();
-    enc.buf.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    for r in records {
-        enc.record(r);
-    }
-    let payload_len = (enc.buf.len() - FRAME_HEADER_LEN) as u32;
-    let crc = crc32c::crc32c(&enc.buf[FRAME_HEADER_LEN..]);
-    enc.buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
-    enc.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-    enc.buf
-}
-
-/// Appends frames to the newest segment.
+/// Appends write groups to the newest segment.
 #[derive(Debug)]
 pub(crate) struct WalWriter {
+    disk: Arc<dyn Disk>,
     wal_dir: PathBuf,
     seq: u64,
-    file: File,
+    file: Box<dyn DiskFile>,
     size: u64,
+    /// Set by a failed write or sync: what the file holds after `size` is unknown, so this
+    /// writer writes nothing more and starts no new segment (which would leave a partial
+    /// frame in a segment that is not the newest). Reopening the store recovers.
+    failed: Option<String>,
+    buf: Vec<u8>,
 }
 
 impl WalWriter {
-    /// Starts a new, empty segment.
-    pub fn create(wal_dir: &Path, seq: u64) -> Result<Self> {
+    /// Creates segment `seq`, continuing from `base_revision`, durably (file and name).
+    pub fn create(
+        disk: Arc<dyn Disk>,
+        wal_dir: &Path,
+        seq: u64,
+        base_revision: i64,
+    ) -> Result<Self> {
         let path = segment_path(wal_dir, seq);
         let io = |e| StoreError::io(&path, e);
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)
+        let mut file = disk.create_new(&path).map_err(io)?;
+        file.write_all(&frame::segment_header(seq, base_revision))
             .map_err(io)?;
-        let mut header = MAGIC.to_vec();
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        file.write_all(&header).map_err(io)?;
         file.sync_all().map_err(io)?;
-        sync_dir(wal_dir)?;
+        sync_dir(disk.as_ref(), wal_dir)?;
         Ok(WalWriter {
+            disk,
             wal_dir: wal_dir.to_owned(),
             seq,
             file,
-            size: HEADER_LEN,
+            size: SEGMENT_HEADER_LEN as u64,
+            failed: None,
+            buf: Vec::new(),
         })
     }
 
-    /// Continues the segment left by recovery, cutting off a torn final frame.
-    pub fn resume(wal_dir: &Path, tail: Tail) -> Result<Self> {
-        if tail.valid_len < HEADER_LEN {
-            let path = segment_path(wal_dir, tail.seq);
-            fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-            return Self::create(wal_dir, tail.seq);
-        }
+    /// Continues the segment recovery ended with, cutting off a torn last write durably.
+    pub fn resume(disk: Arc<dyn Disk>, wal_dir: &Path, tail: &Tail) -> Result<Self> {
         let path = segment_path(wal_dir, tail.seq);
         let io = |e| StoreError::io(&path, e);
-        let mut file = OpenOptions::new().write(true).open(&path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() != tail.valid_len {
-            file.set_len(tail.valid_len).map_err(io)?;
+        let mut file = disk.open_at(&path, tail.end).map_err(io)?;
+        if tail.torn.is_some() {
             file.sync_all().map_err(io)?;
         }
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(tail.valid_len)).map_err(io)?;
         Ok(WalWriter {
+            disk,
             wal_dir: wal_dir.to_owned(),
             seq: tail.seq,
             file,
-            size: tail.valid_len,
+            size: tail.end,
+            failed: None,
+            buf: Vec::new(),
         })
     }
 
@@ -282,19 +310,52 @@ impl WalWriter {
         self.size
     }
 
-    /// Writes encoded frames and waits until they are on disk.
-    pub fn append(&mut self, frames: &[u8]) -> std::io::Result<()> {
+    /// Writes `frames` (from [`encode_frame`]) as one write group and waits until it is on
+    /// disk. After an error the writer refuses everything.
+    pub fn append<'a>(
+        &mut self,
+        frames: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> std::result::Result<(), String> {
+        if let Some(cause) = &self.failed {
+            return Err(cause.clone());
+        }
+        self.buf.clear();
+        frame::seal_group(frames, self.size, &mut self.buf);
+        if self.buf.is_empty() {
+            return Ok(());
+        }
         let result = self
             .file
-            .write_all(frames)
+            .write_all(&self.buf)
             .and_then(|()| self.file.sync_data());
-        self.size += frames.len() as u64;
-        result
+        match result {
+            Ok(()) => {
+                self.size += self.buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let cause = format!("writing {}: {e}", self.path().display());
+                self.failed = Some(cause.clone());
+                Err(cause)
+            }
+        }
     }
 
-    /// Closes this segment and starts the next one.
-    pub fn rotate(&mut self) -> Result<()> {
-        *self = Self::create(&self.wal_dir, self.seq + 1)?;
+    /// Starts segment `seq + 1`, continuing from `base_revision` (the revision of the last
+    /// frame written). Refused after a failed write.
+    pub fn rotate(&mut self, base_revision: i64) -> Result<()> {
+        if let Some(cause) = &self.failed {
+            return Err(StoreError::Failed {
+                cause: cause.clone(),
+            });
+        }
+        let next = Self::create(
+            Arc::clone(&self.disk),
+            &self.wal_dir,
+            self.seq + 1,
+            base_revision,
+        )?;
+        *self = next;
         Ok(())
     }
 }
@@ -303,6 +364,7 @@ impl WalWriter {
 mod tests {
     use bytes::Bytes;
 
+    use super::super::disk::RealDisk;
     use super::*;
 
     fn put(revision: i64, key: &str) -> Record {
@@ -313,91 +375,145 @@ mod tests {
         }
     }
 
-    fn write_two_frames(dir: &Path) -> PathBuf {
-        let mut w = WalWriter::create(dir, 1).unwrap();
-        w.append(&encode_frame(&[put(1, "a"), put(2, "b")]))
+    fn disk() -> Arc<dyn Disk> {
+        Arc::new(RealDisk)
+    }
+
+    fn frame(records: &[Record]) -> Vec<u8> {
+        let revision = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Put { revision, .. } | Record::Delete { revision, .. } => Some(*revision),
+                Record::Compact { .. } => None,
+            })
+            .max()
+            .unwrap_or(0);
+        encode_frame(records, revision)
+    }
+
+    fn write_two_groups(dir: &Path) -> WalWriter {
+        let mut w = WalWriter::create(disk(), dir, 1, 0).unwrap();
+        let (a, b) = (frame(&[put(1, "a"), put(2, "b")]), frame(&[put(3, "c")]));
+        w.append([a.as_slice(), b.as_slice()].into_iter()).unwrap();
+        w.append(std::iter::once(frame(&[put(4, "d")]).as_slice()))
             .unwrap();
-        w.append(&encode_frame(&[put(3, "c")])).unwrap();
-        w.path()
+        w
     }
 
     #[test]
     fn replays_what_was_appended() {
         let dir = tempfile::tempdir().unwrap();
-        write_two_frames(dir.path());
+        let w = write_two_groups(dir.path());
         let mut state = State::default();
-        let tail = replay(dir.path(), &mut state).unwrap().unwrap();
-        assert_eq!(state.revision, 3);
-        assert_eq!(tail.seq, 1);
+        let (tail, replayed) = replay(&RealDisk, dir.path(), 1..=1, true, &mut state).unwrap();
         assert_eq!(
-            tail.valid_len,
-            fs::metadata(segment_path(dir.path(), 1)).unwrap().len()
+            (state.revision, replayed.revision, replayed.frames),
+            (4, 4, 3)
         );
+        assert_eq!((tail.seq, tail.end), (1, w.size()));
+        assert!(tail.torn.is_none());
     }
 
     #[test]
-    fn a_torn_final_frame_is_cut_off() {
+    fn resume_cuts_a_torn_group_and_continues() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_two_frames(dir.path());
-        let full = fs::read(&path).unwrap();
-        // Every possible crash point inside the last frame loses only that frame.
-        let last_frame_start = full.len() - (FRAME_HEADER_LEN + 1 + 8 + 4 + 1 + 4 + 100);
-        for cut in last_frame_start + 1..full.len() {
-            fs::write(&path, &full[..cut]).unwrap();
-            let mut state = State::default();
-            let tail = replay(dir.path(), &mut state).unwrap().unwrap();
-            assert_eq!(state.revision, 2, "cut at {cut}");
-            assert_eq!(tail.valid_len as usize, last_frame_start);
-        }
-        // Zero-filled tail (allocated but unwritten blocks).
-        let mut zeroed = full[..last_frame_start].to_vec();
-        zeroed.extend_from_slice(&[0; 4096]);
-        fs::write(&path, &zeroed).unwrap();
+        let w = write_two_groups(dir.path());
+        let path = w.path();
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() - 5]).unwrap();
         let mut state = State::default();
-        replay(dir.path(), &mut state).unwrap();
-        assert_eq!(state.revision, 2);
-    }
-
-    #[test]
-    fn damage_before_the_end_is_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write_two_frames(dir.path());
-        let mut data = fs::read(&path).unwrap();
-        data[HEADER_LEN as usize + FRAME_HEADER_LEN + 20] ^= 0xff;
-        fs::write(&path, &data).unwrap();
-        let err = replay(dir.path(), &mut State::default()).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("checksum mismatch"), "{msg}");
-        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        let (tail, _) = replay(&RealDisk, dir.path(), 1..=1, true, &mut state).unwrap();
+        assert_eq!(state.revision, 3);
+        assert!(tail.torn.is_some());
+        let mut w = WalWriter::resume(disk(), dir.path(), &tail).unwrap();
+        w.append(std::iter::once(frame(&[put(4, "again")]).as_slice()))
+            .unwrap();
+        drop(w);
+        let mut state = State::default();
+        let (tail, _) = replay(&RealDisk, dir.path(), 1..=1, true, &mut state).unwrap();
+        assert_eq!(state.revision, 4);
+        assert!(state.get("again").is_some());
+        assert!(tail.torn.is_none());
     }
 
     #[test]
     fn a_gap_in_revisions_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = WalWriter::create(dir.path(), 1).unwrap();
-        w.append(&encode_frame(&[put(1, "a")])).unwrap();
-        w.append(&encode_frame(&[put(3, "c")])).unwrap();
-        let err = replay(dir.path(), &mut State::default()).unwrap_err();
-        assert!(
-            err.to_string().contains("revisions 2..2 are missing"),
-            "{err}"
-        );
+        let mut w = WalWriter::create(disk(), dir.path(), 1, 0).unwrap();
+        w.append(std::iter::once(frame(&[put(1, "a")]).as_slice()))
+            .unwrap();
+        let second_frame_at = w.size();
+        w.append(std::iter::once(frame(&[put(3, "c")]).as_slice()))
+            .unwrap();
+        let err = replay(&RealDisk, dir.path(), 1..=1, true, &mut State::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("revision 3 follows revision 1"), "{msg}");
+        assert!(msg.contains(&format!("offset {second_frame_at}")), "{msg}");
     }
 
     #[test]
-    fn resume_continues_after_a_torn_tail() {
+    fn a_frame_header_that_misstates_its_revision_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_two_frames(dir.path());
-        let full = fs::read(&path).unwrap();
-        fs::write(&path, &full[..full.len() - 5]).unwrap();
+        let mut w = WalWriter::create(disk(), dir.path(), 1, 0).unwrap();
+        w.append(std::iter::once(encode_frame(&[put(1, "a")], 2).as_slice()))
+            .unwrap();
+        let msg = replay(&RealDisk, dir.path(), 1..=1, true, &mut State::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("says its records end at revision 2"), "{msg}");
+    }
+
+    #[test]
+    fn segments_must_continue_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = write_two_groups(dir.path());
+        w.rotate(4).unwrap();
+        w.append(std::iter::once(frame(&[put(5, "e")]).as_slice()))
+            .unwrap();
         let mut state = State::default();
-        let tail = replay(dir.path(), &mut state).unwrap().unwrap();
-        let mut w = WalWriter::resume(dir.path(), tail).unwrap();
-        w.append(&encode_frame(&[put(3, "again")])).unwrap();
+        replay(&RealDisk, dir.path(), 1..=2, true, &mut state).unwrap();
+        assert_eq!(state.revision, 5);
+        // A segment that claims to continue from another revision.
         drop(w);
-        let mut state = State::default();
-        replay(dir.path(), &mut state).unwrap();
-        assert_eq!(state.revision, 3);
-        assert!(state.get("again").is_some());
+        std::fs::remove_file(segment_path(dir.path(), 2)).unwrap();
+        let mut w = WalWriter::create(disk(), dir.path(), 2, 3).unwrap();
+        w.append(std::iter::once(frame(&[put(4, "x")]).as_slice()))
+            .unwrap();
+        let msg = replay(&RealDisk, dir.path(), 1..=2, true, &mut State::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("continues from revision 3"), "{msg}");
+        // A missing segment is named.
+        std::fs::remove_file(segment_path(dir.path(), 1)).unwrap();
+        let msg = replay(&RealDisk, dir.path(), 1..=2, true, &mut State::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("log segment 1 is missing"), "{msg}");
+    }
+
+    #[test]
+    fn after_a_failed_write_nothing_more_is_written_and_no_segment_is_started() {
+        #[derive(Debug)]
+        struct Broken;
+        impl DiskFile for Broken {
+            fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+            fn sync_data(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn sync_all(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(disk(), dir.path(), 1, 0).unwrap();
+        w.file = Box::new(Broken);
+        let f = frame(&[put(1, "a")]);
+        let err = w.append(std::iter::once(f.as_slice())).unwrap_err();
+        assert!(err.contains("disk on fire"), "{err}");
+        assert_eq!(w.append(std::iter::once(f.as_slice())), Err(err));
+        assert!(matches!(w.rotate(1), Err(StoreError::Failed { .. })));
+        assert_eq!(list_segments(&RealDisk, dir.path()).unwrap(), vec![1]);
     }
 }
